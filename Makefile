@@ -1,0 +1,36 @@
+# Two commands do all the set-up: `make demo` and `make test` create .venv on first use.
+# torch==2.13.0 is installed first and explicitly: it is the CPU build on this machine's disk,
+# and any other torch requirement would download a multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.xgraph-installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test lint format benchmark clean
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[torch,keras,dev]'
+	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) ; } \
+		|| echo "note: Graphviz's dot is not installed; 'xgraph graph' can still write .dot files"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/xgraph summary specs/xception.yaml
+	$(BIN)/xgraph validate specs/xception.yaml --set include_top=false --set pooling=avg
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
+
+lint:
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

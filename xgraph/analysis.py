@@ -1,0 +1,60 @@
+"""The analysed graph: the IR plus every fact the passes derived from it.
+
+This is what backends, the summary and code generation consume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from xgraph.graph import Graph, Node
+from xgraph.ops.base import Shape
+from xgraph.passes.check import check_graph
+from xgraph.passes.counts import NodeCounts, count_nodes
+from xgraph.passes.shapes import infer_shapes
+
+
+@dataclass(frozen=True)
+class AnalysedGraph:
+    graph: Graph
+    shapes: dict[str, Shape]
+    counts: dict[str, NodeCounts]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(c.trainable for c in self.counts.values())
+
+    @property
+    def non_trainable_params(self) -> int:
+        return sum(c.non_trainable for c in self.counts.values())
+
+    @property
+    def total_params(self) -> int:
+        return self.trainable_params + self.non_trainable_params
+
+    @property
+    def macs(self) -> int:
+        return sum(c.macs for c in self.counts.values())
+
+    def input_shapes(self) -> list[Shape]:
+        return [self.shapes[name] for name in self.graph.inputs]
+
+    def input_shape_of(self, node: Node) -> list[Shape]:
+        return [self.shapes[name] for name in node.inputs]
+
+    def with_outputs(self, outputs: tuple[str, ...]) -> AnalysedGraph:
+        """Feature extraction: the same analysis restricted to what `outputs` need."""
+        return analyse(self.graph.with_outputs(outputs), self.params)
+
+
+def analyse(graph: Graph, params: dict[str, Any] | None = None) -> AnalysedGraph:
+    """Check the graph's structure, then infer shapes and count parameters and MACs."""
+    check_graph(graph)
+    shapes = infer_shapes(graph)
+    return AnalysedGraph(graph, shapes, count_nodes(graph, shapes), dict(params or {}))

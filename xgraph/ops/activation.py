@@ -1,0 +1,26 @@
+"""Element-wise activations (softmax: over the last axis)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xgraph.ops.base import Attrs, OpDef, Shape
+from xgraph.ops.fields import Activation
+
+
+class ActivationAttrs(Attrs):
+    activation: Activation
+
+
+def activation_shape(attrs: ActivationAttrs, inputs: Sequence[Shape]) -> Shape:
+    return inputs[0]
+
+
+OPS = [
+    OpDef(
+        "activation",
+        ActivationAttrs,
+        activation_shape,
+        "An activation function as a node of its own (Keras Activation).",
+    ),
+]

@@ -1,0 +1,134 @@
+"""Convolutions: regular, depthwise, and depthwise separable (depthwise then 1x1 pointwise)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from xgraph.ops.base import Attrs, OpDef, ParamSpec, Shape, require_rank
+from xgraph.ops.fields import Activation, Padding, Pair
+from xgraph.ops.windows import window_output
+
+Positive = Annotated[int, Field(ge=1)]
+
+
+class WindowAttrs(Attrs):
+    kernel_size: Pair
+    strides: Pair = (1, 1)
+    padding: Padding = "valid"
+    dilation_rate: Pair = (1, 1)
+    use_bias: bool = True
+    activation: Activation = "linear"
+
+    @model_validator(mode="after")
+    def _strides_or_dilation(self) -> WindowAttrs:
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError("strides > 1 and dilation_rate > 1 cannot be combined")
+        return self
+
+
+class Conv2dAttrs(WindowAttrs):
+    filters: Positive
+
+
+class DepthwiseConv2dAttrs(WindowAttrs):
+    depth_multiplier: Positive = 1
+
+
+class SeparableConv2dAttrs(WindowAttrs):
+    filters: Positive
+    depth_multiplier: Positive = 1
+
+
+def _spatial(attrs: WindowAttrs, shape: Shape, op: str) -> tuple[int, int]:
+    require_rank(shape, 3, op)
+    return window_output(
+        shape, attrs.padding, attrs.kernel_size, attrs.strides, attrs.dilation_rate
+    )
+
+
+def _bias(attrs: WindowAttrs, channels: int) -> list[ParamSpec]:
+    return [ParamSpec("bias", (channels,), True)] if attrs.use_bias else []
+
+
+def conv2d_shape(attrs: Conv2dAttrs, inputs: Sequence[Shape]) -> Shape:
+    return (*_spatial(attrs, inputs[0], "conv2d"), attrs.filters)
+
+
+def conv2d_params(attrs: Conv2dAttrs, inputs: Sequence[Shape]) -> list[ParamSpec]:
+    kernel = (*attrs.kernel_size, inputs[0][-1], attrs.filters)
+    return [ParamSpec("kernel", kernel, True), *_bias(attrs, attrs.filters)]
+
+
+def conv2d_macs(attrs: Conv2dAttrs, inputs: Sequence[Shape], output: Shape) -> int:
+    kh, kw = attrs.kernel_size
+    return output[0] * output[1] * attrs.filters * kh * kw * inputs[0][-1]
+
+
+def depthwise_shape(attrs: DepthwiseConv2dAttrs, inputs: Sequence[Shape]) -> Shape:
+    return (*_spatial(attrs, inputs[0], "depthwise_conv2d"), inputs[0][-1] * attrs.depth_multiplier)
+
+
+def depthwise_params(attrs: DepthwiseConv2dAttrs, inputs: Sequence[Shape]) -> list[ParamSpec]:
+    channels = inputs[0][-1]
+    kernel = (*attrs.kernel_size, channels, attrs.depth_multiplier)
+    return [
+        ParamSpec("depthwise_kernel", kernel, True),
+        *_bias(attrs, channels * attrs.depth_multiplier),
+    ]
+
+
+def depthwise_macs(attrs: DepthwiseConv2dAttrs, inputs: Sequence[Shape], output: Shape) -> int:
+    kh, kw = attrs.kernel_size
+    return output[0] * output[1] * output[2] * kh * kw
+
+
+def separable_shape(attrs: SeparableConv2dAttrs, inputs: Sequence[Shape]) -> Shape:
+    return (*_spatial(attrs, inputs[0], "separable_conv2d"), attrs.filters)
+
+
+def separable_params(attrs: SeparableConv2dAttrs, inputs: Sequence[Shape]) -> list[ParamSpec]:
+    channels = inputs[0][-1]
+    middle = channels * attrs.depth_multiplier
+    return [
+        ParamSpec("depthwise_kernel", (*attrs.kernel_size, channels, attrs.depth_multiplier), True),
+        ParamSpec("pointwise_kernel", (1, 1, middle, attrs.filters), True),
+        *_bias(attrs, attrs.filters),
+    ]
+
+
+def separable_macs(attrs: SeparableConv2dAttrs, inputs: Sequence[Shape], output: Shape) -> int:
+    kh, kw = attrs.kernel_size
+    middle = inputs[0][-1] * attrs.depth_multiplier
+    positions = output[0] * output[1]
+    return positions * middle * kh * kw + positions * middle * attrs.filters
+
+
+OPS = [
+    OpDef(
+        "conv2d",
+        Conv2dAttrs,
+        conv2d_shape,
+        "2D convolution (Keras Conv2D).",
+        params=conv2d_params,
+        macs=conv2d_macs,
+    ),
+    OpDef(
+        "depthwise_conv2d",
+        DepthwiseConv2dAttrs,
+        depthwise_shape,
+        "One spatial filter per input channel, no mixing across channels (Keras DepthwiseConv2D).",
+        params=depthwise_params,
+        macs=depthwise_macs,
+    ),
+    OpDef(
+        "separable_conv2d",
+        SeparableConv2dAttrs,
+        separable_shape,
+        "Depthwise conv then a 1x1 pointwise conv, nothing between them (Keras SeparableConv2D).",
+        params=separable_params,
+        macs=separable_macs,
+    ),
+]

@@ -1,0 +1,63 @@
+"""Fully connected layers and the ops that feed them (flatten, dropout)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Annotated
+
+from pydantic import Field
+
+from xgraph.ops.base import Attrs, OpDef, ParamSpec, Shape
+from xgraph.ops.fields import Activation
+
+
+class DenseAttrs(Attrs):
+    units: Annotated[int, Field(ge=1)]
+    use_bias: bool = True
+    activation: Activation = "linear"
+
+
+class FlattenAttrs(Attrs):
+    """Flattens in (H, W, C) order, as Keras does, whatever a backend's memory layout."""
+
+
+class DropoutAttrs(Attrs):
+    rate: Annotated[float, Field(ge=0, lt=1)]
+
+
+def dense_shape(attrs: DenseAttrs, inputs: Sequence[Shape]) -> Shape:
+    return (*inputs[0][:-1], attrs.units)
+
+
+def dense_params(attrs: DenseAttrs, inputs: Sequence[Shape]) -> list[ParamSpec]:
+    params = [ParamSpec("kernel", (inputs[0][-1], attrs.units), True)]
+    if attrs.use_bias:
+        params.append(ParamSpec("bias", (attrs.units,), True))
+    return params
+
+
+def dense_macs(attrs: DenseAttrs, inputs: Sequence[Shape], output: Shape) -> int:
+    return math.prod(inputs[0]) * attrs.units
+
+
+def flatten_shape(attrs: FlattenAttrs, inputs: Sequence[Shape]) -> Shape:
+    return (math.prod(inputs[0]),)
+
+
+def identity_shape(attrs: DropoutAttrs, inputs: Sequence[Shape]) -> Shape:
+    return inputs[0]
+
+
+OPS = [
+    OpDef(
+        "dense",
+        DenseAttrs,
+        dense_shape,
+        "Fully connected layer on the last axis (Keras Dense).",
+        params=dense_params,
+        macs=dense_macs,
+    ),
+    OpDef("flatten", FlattenAttrs, flatten_shape, "Flattens (H, W, C) into one axis."),
+    OpDef("dropout", DropoutAttrs, identity_shape, "Drops a fraction `rate` of units in training."),
+]

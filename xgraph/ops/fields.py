@@ -1,0 +1,61 @@
+"""Attribute types shared by several ops, each accepting the spellings a Keras user writes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field
+
+ACTIVATIONS = ("linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "swish")
+
+ActivationName = Literal[
+    "linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "swish"
+]
+
+
+def _activation(value: Any) -> Any:
+    """Keras spells 'no activation' as None; a spec may write none, null or linear."""
+    if value is None or value == "none":
+        return "linear"
+    return value
+
+
+Activation = Annotated[ActivationName, BeforeValidator(_activation)]
+
+
+def as_tuple(value: Any) -> Any:
+    """YAML has lists where the attributes hold tuples."""
+    return tuple(as_tuple(v) for v in value) if isinstance(value, list) else value
+
+
+def _pair(value: Any) -> Any:
+    """`3` means (3, 3); `[3, 5]` means (height 3, width 5)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    return as_tuple(value)
+
+
+Pair = Annotated[
+    tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]], BeforeValidator(_pair)
+]
+
+NonNegative = Annotated[int, Field(ge=0)]
+PadAmounts = tuple[tuple[NonNegative, NonNegative], tuple[NonNegative, NonNegative]]
+
+
+def _pad_amounts(value: Any) -> Any:
+    """`1` pads 1 on every side; `[1, 2]` pads 1 above and below, 2 left and right;
+    `[[top, bottom], [left, right]]` is explicit."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return ((value, value), (value, value))
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        return ((value[0], value[0]), (value[1], value[1]))
+    return as_tuple(value)
+
+
+ExplicitPadding = Annotated[PadAmounts, BeforeValidator(_pad_amounts)]
+Padding = Literal["valid", "same"] | ExplicitPadding

@@ -1,0 +1,60 @@
+"""Ops that join branches: element-wise add, and concatenation along an axis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xgraph.ops.base import Attrs, OpDef, Shape, ShapeError, format_shape
+
+
+class AddAttrs(Attrs):
+    pass
+
+
+class ConcatAttrs(Attrs):
+    """`axis` counts over (H, W, C), batch excluded; -1 (channels) by default."""
+
+    axis: int = -1
+
+
+def add_shape(attrs: AddAttrs, inputs: Sequence[Shape]) -> Shape:
+    if any(shape != inputs[0] for shape in inputs[1:]):
+        shapes = ", ".join(format_shape(s) for s in inputs)
+        raise ShapeError(f"add needs inputs of one shape, got {shapes}")
+    return inputs[0]
+
+
+def concat_shape(attrs: ConcatAttrs, inputs: Sequence[Shape]) -> Shape:
+    rank = len(inputs[0])
+    if not -rank <= attrs.axis < rank:
+        raise ShapeError(f"axis {attrs.axis} is out of range for rank {rank}", attr="axis")
+    axis = attrs.axis % rank
+    for shape in inputs[1:]:
+        if len(shape) != rank or any(
+            a != b for i, (a, b) in enumerate(zip(shape, inputs[0], strict=True)) if i != axis
+        ):
+            shapes = ", ".join(format_shape(s) for s in inputs)
+            raise ShapeError(
+                f"concat on axis {attrs.axis} needs the other axes equal, got {shapes}"
+            )
+    return (*inputs[0][:axis], sum(s[axis] for s in inputs), *inputs[0][axis + 1 :])
+
+
+OPS = [
+    OpDef(
+        "add",
+        AddAttrs,
+        add_shape,
+        "Element-wise sum of two or more inputs.",
+        min_inputs=2,
+        max_inputs=None,
+    ),
+    OpDef(
+        "concat",
+        ConcatAttrs,
+        concat_shape,
+        "Concatenation of two or more inputs.",
+        min_inputs=2,
+        max_inputs=None,
+    ),
+]

@@ -1,0 +1,1 @@
+"""Passes over the graph IR: structural checks, shape inference, parameter and MAC counts."""

@@ -1,0 +1,71 @@
+"""Drawing the graph: Graphviz DOT text, and SVG/PNG through Graphviz's `dot` when installed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.errors import SpecError
+from xgraph.files import write_atomically
+from xgraph.ops.base import format_shape
+
+RENDERED_FORMATS = {".svg": "svg", ".png": "png"}
+
+
+def _quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def to_dot(analysed: AnalysedGraph) -> str:
+    """DOT text: one box per node with its op and output shape; block instances as clusters."""
+    graph = analysed.graph
+    lines = [
+        f"digraph {_quote(graph.name)} {{",
+        "  rankdir=TB;",
+        '  node [shape=box, style="rounded,filled", fillcolor="#f4f4f4", fontname="Helvetica"];',
+    ]
+    clusters: dict[tuple[str, ...], list[str]] = {}
+    for node in graph.nodes:
+        label = f"{node.name}\n{node.op} {format_shape(analysed.shapes[node.name])}"
+        statement = f"{_quote(node.name)} [label={_quote(label)}];"
+        clusters.setdefault(node.block, []).append(statement)
+    lines += [f"  {s}" for s in clusters.pop((), [])]
+    for index, (block, statements) in enumerate(clusters.items()):
+        lines.append(f"  subgraph cluster_{index} {{")
+        lines.append(f"    label={_quote('/'.join(block))}; style=dashed;")
+        lines += [f"    {s}" for s in statements]
+        lines.append("  }")
+    for node in graph.nodes:
+        lines += [f"  {_quote(source)} -> {_quote(node.name)};" for source in node.inputs]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(analysed: AnalysedGraph, output: Path) -> None:
+    """Write `output` as .dot, .svg or .png; nothing is written when rendering fails."""
+    suffix = output.suffix.lower()
+    dot_text = to_dot(analysed)
+    if suffix == ".dot":
+        write_atomically(output, dot_text.encode())
+        return
+    if suffix not in RENDERED_FORMATS:
+        raise SpecError(f"cannot draw to '{output.name}': use a .dot, .svg or .png file")
+    executable = shutil.which("dot")
+    if executable is None:
+        raise SpecError(
+            f"drawing {suffix} needs Graphviz's 'dot' program, which is not installed",
+            hint="install graphviz (apt-get install graphviz), or write a .dot file",
+        )
+    result = subprocess.run(
+        [executable, f"-T{RENDERED_FORMATS[suffix]}"],
+        input=dot_text.encode(),
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"dot failed: {result.stderr.decode(errors='replace')}")
+    write_atomically(output, result.stdout)

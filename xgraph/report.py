@@ -1,0 +1,78 @@
+"""Summaries of an analysed graph: a Keras-style table and a JSON document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.ops.base import format_shape
+
+
+def summary_dict(analysed: AnalysedGraph) -> dict[str, Any]:
+    return {
+        "name": analysed.name,
+        "params": analysed.params,
+        "inputs": list(analysed.graph.inputs),
+        "outputs": list(analysed.graph.outputs),
+        "total_params": analysed.total_params,
+        "trainable_params": analysed.trainable_params,
+        "non_trainable_params": analysed.non_trainable_params,
+        "macs": analysed.macs,
+        "nodes": [
+            {
+                "name": node.name,
+                "op": node.op,
+                "inputs": list(node.inputs),
+                "output_shape": list(analysed.shapes[node.name]),
+                "trainable_params": analysed.counts[node.name].trainable,
+                "non_trainable_params": analysed.counts[node.name].non_trainable,
+                "macs": analysed.counts[node.name].macs,
+            }
+            for node in analysed.graph.nodes
+        ],
+    }
+
+
+def _human(count: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if count >= size:
+            return f"{count / size:.2f}{unit}"
+    return str(count)
+
+
+def summary_table(analysed: AnalysedGraph) -> str:
+    """One row per node, in the manner of Keras's `model.summary()`, with MACs."""
+    header = ("Node (op)", "Output shape", "Params", "MACs", "Inputs")
+    rows = []
+    for node in analysed.graph.nodes:
+        counts = analysed.counts[node.name]
+        params = counts.trainable + counts.non_trainable
+        rows.append(
+            (
+                f"{node.name} ({node.op})",
+                format_shape(("None", *analysed.shapes[node.name])),  # type: ignore[arg-type]
+                f"{params:,}",
+                _human(counts.macs) if counts.macs else "0",
+                ", ".join(node.inputs),
+            )
+        )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    widths[-1] = min(widths[-1], 48)
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            cell.ljust(width) for cell, width in zip(cells, widths, strict=True)
+        ).rstrip()
+
+    rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
+    out = [f'Model: "{analysed.name}"', rule, line(header), rule.replace("-", "=")]
+    out += [line(row) for row in rows]
+    out += [
+        rule,
+        f"Total params: {analysed.total_params:,}",
+        f"Trainable params: {analysed.trainable_params:,}",
+        f"Non-trainable params: {analysed.non_trainable_params:,}",
+        f"MACs: {analysed.macs:,} ({_human(analysed.macs)})",
+        rule,
+    ]
+    return "\n".join(out)

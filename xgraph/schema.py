@@ -1,0 +1,53 @@
+"""The JSON Schema of the spec language, generated from the pydantic models.
+
+Nodes are described op by op (an `op` constant and that op's attributes), so an editor can
+complete attribute names and check their values. Any value may also be a `${...}` expression.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xgraph.ops import REGISTRY
+from xgraph.spec.model import NodeItem, Spec
+
+EXPRESSION_SCHEMA = {"type": "string", "pattern": r"^\s*\$\{.*\}\s*$"}
+
+
+def _allow_expressions(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"$ref": "#/$defs/Expression"}]}
+
+
+def _node_schema(op: str, defs: dict[str, Any]) -> dict[str, Any]:
+    opdef = REGISTRY[op]
+    attrs = opdef.attrs.model_json_schema(ref_template="#/$defs/{model}")
+    defs.update(attrs.pop("$defs", {}))
+    common = NodeItem.model_json_schema(ref_template="#/$defs/{model}")["properties"]
+    properties = {key: value for key, value in common.items() if key != "op"}
+    properties["op"] = {"const": op, "description": opdef.summary}
+    for name, schema in attrs.get("properties", {}).items():
+        properties[name] = _allow_expressions(schema)
+    return {
+        "type": "object",
+        "title": f"{op} node",
+        "description": opdef.summary,
+        "properties": properties,
+        "required": ["op", *attrs.get("required", [])],
+        "additionalProperties": False,
+    }
+
+
+def spec_json_schema() -> dict[str, Any]:
+    schema = Spec.model_json_schema(ref_template="#/$defs/{model}")
+    defs = schema.setdefault("$defs", {})
+    defs["Expression"] = EXPRESSION_SCHEMA
+    node_refs = []
+    for op in REGISTRY:
+        if op == "input":
+            continue
+        defs[f"Node_{op}"] = _node_schema(op, defs)
+        node_refs.append({"$ref": f"#/$defs/Node_{op}"})
+    defs["NodeItem"] = {"oneOf": node_refs, "description": NodeItem.__doc__}
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "xgraph spec, version 1"
+    return schema

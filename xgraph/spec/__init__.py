@@ -1,0 +1,1 @@
+"""The spec language: YAML with locations, pydantic models, and expansion into the graph IR."""

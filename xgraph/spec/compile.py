@@ -1,0 +1,113 @@
+"""From a loaded spec to the analysed graph: validate, expand, check attributes and references."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from xgraph.analysis import AnalysedGraph, analyse
+from xgraph.errors import SpecError, did_you_mean
+from xgraph.graph import Graph, Node
+from xgraph.ops import REGISTRY
+from xgraph.spec.diagnostics import spec_error_from_validation
+from xgraph.spec.expand import Expansion, RawNode, expand
+from xgraph.spec.model import SPEC_VERSION, Spec
+from xgraph.spec.params import Override
+from xgraph.spec.source import Source, SourceMap
+
+
+def validate_structure(source: Source) -> Spec:
+    """The spec's structure checked against the spec language's models."""
+    data = source.data
+    if not isinstance(data, dict):
+        raise SpecError(
+            "a spec is a mapping with keys 'xgraph', 'name', 'inputs' and 'nodes'",
+            source.where.value(()),
+        )
+    if "xgraph" in data and data["xgraph"] != SPEC_VERSION:
+        raise SpecError(
+            f"unsupported spec version {data['xgraph']!r}: "
+            f"this xgraph reads version {SPEC_VERSION}",
+            source.where.value(("xgraph",)),
+        )
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error_from_validation(exc, source.where, Spec) from None
+
+
+def checked_node(raw: RawNode, where: SourceMap) -> Node:
+    """A raw node whose op exists and whose attributes fit that op's attribute model."""
+    opdef = REGISTRY.get(raw.op)
+    if opdef is None:
+        raise SpecError(
+            f"unknown op '{raw.op}'",
+            raw.location,
+            hint=did_you_mean(raw.op, REGISTRY),
+            notes=_trace(raw),
+        )
+    try:
+        attrs = opdef.attrs.model_validate(raw.attrs)
+    except ValidationError as exc:
+        error = spec_error_from_validation(
+            exc, SourceMap(where.file), opdef.attrs, what="attribute"
+        )
+        attr = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else None
+        location = raw.attr_locations.get(attr, raw.location) if attr else raw.location
+        message = error.message
+        if message.startswith("unknown attribute"):
+            message = f"{message} for op '{raw.op}'"
+        raise SpecError(
+            f"node '{raw.name}': {message}", location, hint=error.hint, notes=_trace(raw)
+        ) from None
+    return Node(
+        name=raw.name,
+        op=raw.op,
+        attrs=attrs,
+        inputs=raw.inputs,
+        location=raw.location,
+        block=raw.block,
+        attr_locations=raw.attr_locations,
+    )
+
+
+def _trace(raw: RawNode) -> list[str]:
+    return [f"in the block instantiated at {location}" for location in reversed(raw.trace)]
+
+
+def check_names(expansion: Expansion) -> None:
+    """Node names are unique; every reference names a node."""
+    seen: dict[str, RawNode] = {}
+    for raw in expansion.nodes:
+        if raw.name in seen:
+            raise SpecError(
+                f"duplicate node name '{raw.name}'",
+                raw.location,
+                notes=[f"first defined at {seen[raw.name].location}", *_trace(raw)],
+            )
+        seen[raw.name] = raw
+    for raw in expansion.nodes:
+        for ref, location in zip(raw.inputs, raw.input_locations, strict=True):
+            if ref not in seen:
+                raise SpecError(
+                    f"node '{raw.name}' takes input from unknown node '{ref}'",
+                    location,
+                    hint=did_you_mean(ref, seen),
+                    notes=_trace(raw),
+                )
+    for ref, location in expansion.outputs:
+        if ref not in seen:
+            raise SpecError(f"output '{ref}' is not a node", location, hint=did_you_mean(ref, seen))
+
+
+def compile_source(source: Source, overrides: Sequence[Override] = ()) -> AnalysedGraph:
+    """The whole front end: structure, expansion, attributes, references, then the passes."""
+    spec = validate_structure(source)
+    expansion = expand(spec, source.where, list(overrides))
+    check_names(expansion)
+    nodes = [checked_node(raw, source.where) for raw in expansion.nodes]
+    inputs = tuple(node.name for node in nodes if node.op == "input")
+    outputs = tuple(ref for ref, _ in expansion.outputs)
+    graph = Graph(expansion.name, nodes, inputs, outputs)
+    return analyse(graph, expansion.params)

@@ -1,0 +1,111 @@
+"""Spec parameters: typing their values, and reading `--set NAME=VALUE` overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from xgraph.errors import Location, SpecError, did_you_mean
+from xgraph.spec.model import ParamDecl
+
+
+@dataclass(frozen=True)
+class Override:
+    """One `--set NAME=VALUE`: the value read as YAML, and where it was written."""
+
+    name: str
+    value: Any
+    location: Location
+
+
+def parse_overrides(assignments: Sequence[str]) -> list[Override]:
+    """Read `--set` arguments; the i-th one is located as `--set:i:column`."""
+    overrides = []
+    for index, text in enumerate(assignments, start=1):
+        name, equals, raw = text.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise SpecError(
+                f"--set needs NAME=VALUE, got '{text}'",
+                Location("--set", index, 1),
+                hint="for example: --set include_top=false",
+            )
+        value_location = Location("--set", index, len(text) - len(raw) + 1)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            raise SpecError(f"cannot read '{raw}' as a YAML value", value_location) from None
+        overrides.append(Override(name, value, value_location))
+    return overrides
+
+
+def check_param_value(name: str, decl: ParamDecl, value: Any) -> Any:
+    """`value` as the declared type, or a ValueError saying why it does not fit."""
+    kind = decl.type
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    expected: dict[str, type | tuple[type, ...]] = {
+        "int": int,
+        "float": float,
+        "bool": bool,
+        "str": str,
+        "shape": list,
+    }
+    if not isinstance(value, expected[kind]) or (kind == "int" and isinstance(value, bool)):
+        raise ValueError(f"parameter '{name}' is a {kind}, got {value!r}")
+    if kind == "shape" and not (
+        1 <= len(value) <= 3
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+    ):
+        raise ValueError(
+            f"parameter '{name}' is a shape: 1 to 3 positive integers such as [299, 299, 3], "
+            f"got {value!r}"
+        )
+    if decl.choices is not None and value not in decl.choices:
+        choices = ", ".join(repr(c) for c in decl.choices)
+        raise ValueError(f"parameter '{name}' must be one of {choices}, got {value!r}")
+    if decl.min is not None and value < decl.min:
+        raise ValueError(f"parameter '{name}' must be at least {decl.min:g}, got {value!r}")
+    if decl.max is not None and value > decl.max:
+        raise ValueError(f"parameter '{name}' must be at most {decl.max:g}, got {value!r}")
+    return value
+
+
+def bind_params(
+    decls: Mapping[str, ParamDecl],
+    given: Mapping[str, tuple[Any, Location]],
+    decl_locations: Mapping[str, Location],
+    what: str,
+) -> dict[str, Any]:
+    """Parameter values: the given ones checked against their declarations, then defaults."""
+    values: dict[str, Any] = {}
+    for name, (value, location) in given.items():
+        if name not in decls:
+            known = ", ".join(decls) or "none"
+            raise SpecError(
+                f"unknown parameter '{name}' for {what} (parameters: {known})",
+                location,
+                hint=did_you_mean(name, decls),
+            )
+        try:
+            values[name] = check_param_value(name, decls[name], value)
+        except ValueError as exc:
+            hint = None
+            if isinstance(value, str) and decls[name].choices:
+                hint = did_you_mean(value, [str(c) for c in decls[name].choices])
+            raise SpecError(str(exc), location, hint=hint) from None
+    for name, decl in decls.items():
+        if name in values:
+            continue
+        if "default" not in decl.model_fields_set:
+            raise SpecError(
+                f"parameter '{name}' of {what} has no default and is not set", decl_locations[name]
+            )
+        try:
+            values[name] = check_param_value(name, decl, decl.default)
+        except ValueError as exc:
+            raise SpecError(f"default of {exc}", decl_locations[name]) from None
+    return values
