@@ -1,0 +1,119 @@
+"""The PyTorch backend: graph → nn.Module (NCHW), canonical weights ⇄ state dict, .pt2 export."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.errors import SpecError
+from xgraph.files import save_atomically
+from xgraph.graph import Node
+from xgraph.init import Weights, initial_weights, weight_key
+from xgraph.lowering import LayerCall
+from xgraph_torch.lowering import LOWERINGS
+from xgraph_torch.module import GraphModule, build_module
+from xgraph_torch.weights import SLOTS
+
+__all__ = ["GraphModule", "TorchBackend"]
+
+
+def to_channels_first(array: np.ndarray) -> np.ndarray:
+    return np.moveaxis(array, -1, 1) if array.ndim > 2 else array
+
+
+def to_channels_last(array: np.ndarray) -> np.ndarray:
+    return np.moveaxis(array, 1, -1) if array.ndim > 2 else array
+
+
+class TorchBackend:
+    name = "torch"
+    file_suffix = ".pt2"
+    lowerings = LOWERINGS
+
+    def lower(self, analysed: AnalysedGraph, node: Node) -> LayerCall | None:
+        return self.lowerings[node.op](analysed, node)
+
+    def build(self, analysed: AnalysedGraph, weights: Weights | None = None) -> GraphModule:
+        model = build_module(analysed, self.lower)
+        self.set_weights(
+            model, analysed, weights if weights is not None else initial_weights(analysed)
+        )
+        return model.eval()
+
+    def _tensor(self, model: GraphModule, node: str, attribute: str) -> torch.Tensor:
+        return (
+            model.get_submodule(node).get_parameter(attribute)
+            if attribute in dict(model.get_submodule(node).named_parameters())
+            else model.get_submodule(node).get_buffer(attribute)
+        )
+
+    def set_weights(self, model: GraphModule, analysed: AnalysedGraph, weights: Weights) -> None:
+        with torch.no_grad():
+            for node in analysed.graph.nodes:
+                for param in analysed.counts[node.name].params:
+                    slot = SLOTS[node.op][param.name]
+                    value = slot.to_torch(np.asarray(weights[weight_key(node.name, param.name)]))
+                    target = self._tensor(model, node.name, slot.attribute)
+                    target.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+    def get_weights(self, model: GraphModule, analysed: AnalysedGraph) -> Weights:
+        weights = {}
+        for node in analysed.graph.nodes:
+            multiplier = getattr(node.attrs, "depth_multiplier", 1)
+            for param in analysed.counts[node.name].params:
+                slot = SLOTS[node.op][param.name]
+                value = self._tensor(model, node.name, slot.attribute).detach().cpu().numpy()
+                weights[weight_key(node.name, param.name)] = slot.from_torch(value, multiplier)
+        return weights
+
+    def node_param_counts(
+        self, model: GraphModule, analysed: AnalysedGraph
+    ) -> dict[str, tuple[int, int]]:
+        counts = {}
+        for node in analysed.graph.nodes:
+            if node.name not in model._modules:
+                counts[node.name] = (0, 0)
+                continue
+            module = model.get_submodule(node.name)
+            trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+            statistics = sum(
+                b.numel()
+                for name, b in module.named_buffers()
+                if name.rsplit(".", 1)[-1] in ("running_mean", "running_var")
+            )
+            counts[node.name] = (trainable, statistics)
+        return counts
+
+    def predict(self, model: nn.Module, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        tensors = [torch.from_numpy(np.ascontiguousarray(to_channels_first(x))) for x in inputs]
+        with torch.inference_mode():
+            outputs = model(*tensors)
+        if isinstance(outputs, torch.Tensor):
+            outputs = (outputs,)
+        return [to_channels_last(o.numpy()) for o in outputs]
+
+    def example_inputs(self, analysed: AnalysedGraph, batch: int = 2) -> tuple[torch.Tensor, ...]:
+        return tuple(
+            torch.zeros(batch, *to_channels_first(np.empty((1, *shape))).shape[1:])
+            for shape in analysed.input_shapes()
+        )
+
+    def export(self, model: GraphModule, analysed: AnalysedGraph) -> torch.export.ExportedProgram:
+        """A torch.export program with a dynamic batch dimension on every input."""
+        batch = torch.export.Dim("batch", min=1, max=65536)
+        example = self.example_inputs(analysed)
+        dynamic = {"inputs": tuple({0: batch} for _ in example)}
+        return torch.export.export(model.eval(), example, dynamic_shapes=dynamic)
+
+    def save(self, model: GraphModule, analysed: AnalysedGraph, path: Path) -> None:
+        if path.suffix != ".pt2":
+            raise SpecError(
+                f"the torch backend writes a torch.export archive: name it '{path.stem}.pt2'"
+            )
+        program = self.export(model, analysed)
+        save_atomically(path, lambda p: torch.export.save(program, p))

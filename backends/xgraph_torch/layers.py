@@ -1,0 +1,183 @@
+"""The few torch modules that torch.nn lacks, to reproduce the spec's (Keras's) semantics.
+
+Subclasses keep torch's own parameter names (`weight`, `bias`), so state dicts read like any
+PyTorch model's. Tensors are channels-first: (N, C, H, W) for (H, W, C) in the spec.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PadAmounts = tuple[int, int, int, int]  # left, right, top, bottom, as F.pad takes them
+
+ACTIVATIONS = {
+    "linear": nn.Identity,
+    "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
+    "sigmoid": nn.Sigmoid,
+    "hard_sigmoid": nn.Hardsigmoid,
+    "tanh": nn.Tanh,
+    "softmax": lambda: nn.Softmax(dim=1),
+    "swish": nn.SiLU,
+}
+
+
+def activation_module(name: str) -> nn.Module:
+    return ACTIVATIONS[name]()
+
+
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d plus TensorFlow's asymmetric 'same' padding and a fused activation."""
+
+    def __init__(
+        self, *args, pad: PadAmounts = (0, 0, 0, 0), activation: str = "linear", **kwargs
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.pad = tuple(pad)
+        self.activation = activation_module(activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if any(self.pad):
+            x = F.pad(x, self.pad)
+        return self.activation(super().forward(x))
+
+
+class SeparableConv2d(nn.Module):
+    """Depthwise then pointwise convolution with nothing between them (Keras SeparableConv2D)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: tuple[int, int],
+        stride: tuple[int, int] = (1, 1),
+        padding: tuple[int, int] = (0, 0),
+        dilation: tuple[int, int] = (1, 1),
+        depth_multiplier: int = 1,
+        bias: bool = True,
+        pad: PadAmounts = (0, 0, 0, 0),
+        activation: str = "linear",
+    ) -> None:
+        super().__init__()
+        middle = in_channels * depth_multiplier
+        self.depthwise = Conv2d(
+            in_channels,
+            middle,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=in_channels,
+            bias=False,
+            pad=pad,
+        )
+        self.pointwise = Conv2d(middle, out_channels, 1, bias=bias, activation=activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class MaxPool2d(nn.MaxPool2d):
+    """Max pooling whose 'same' padding may be asymmetric; padding never wins a maximum."""
+
+    def __init__(self, *args, pad: PadAmounts = (0, 0, 0, 0), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if any(self.pad):
+            x = F.pad(x, self.pad, value=float("-inf"))
+        return super().forward(x)
+
+
+class AvgPool2d(nn.Module):
+    """Average pooling that, like TensorFlow, leaves padded positions out of each average."""
+
+    def __init__(
+        self, kernel_size: tuple[int, int], stride: tuple[int, int], pad: PadAmounts = (0, 0, 0, 0)
+    ) -> None:
+        super().__init__()
+        self.kernel_size = tuple(kernel_size)
+        self.stride = tuple(stride)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not any(self.pad):
+            return F.avg_pool2d(x, self.kernel_size, self.stride)
+        total = F.avg_pool2d(F.pad(x, self.pad), self.kernel_size, self.stride, divisor_override=1)
+        ones = F.pad(torch.ones_like(x[:1, :1]), self.pad)
+        count = F.avg_pool2d(ones, self.kernel_size, self.stride, divisor_override=1)
+        return total / count
+
+
+class GlobalPool(nn.Module):
+    """Mean or max over height and width, optionally keeping them as 1x1."""
+
+    def __init__(self, mode: str, keepdims: bool = False) -> None:
+        super().__init__()
+        self.mode = mode
+        self.keepdims = keepdims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "avg":
+            return x.mean(dim=(2, 3), keepdim=self.keepdims)
+        return x.amax(dim=(2, 3), keepdim=self.keepdims)
+
+
+class BatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm over dim 1 for any rank, with Keras's separate `center` and `scale`."""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float,
+        momentum: float,
+        center: bool = True,
+        scale: bool = True,
+    ) -> None:
+        super().__init__(num_features, eps=eps, momentum=momentum, affine=False)
+        self.weight = nn.Parameter(torch.ones(num_features)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(num_features)) if center else None
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected a batched input of at least 2 dims, got {input.dim()}")
+
+
+class Linear(nn.Linear):
+    """nn.Linear with a fused activation, as Keras's Dense has."""
+
+    def __init__(self, *args, activation: str = "linear", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.activation = activation_module(activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() > 2:  # Dense acts on the last (channel) axis: move channels last and back.
+            return self.activation(super().forward(x.movedim(1, -1))).movedim(-1, 1)
+        return self.activation(super().forward(x))
+
+
+class FlattenChannelsLast(nn.Module):
+    """Flattens in (H, W, C) order, so a following dense layer's weights match Keras's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.movedim(1, -1).flatten(1)
+
+
+class Add(nn.Module):
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        total = inputs[0]
+        for value in inputs[1:]:
+            total = total + value
+        return total
+
+
+class Concat(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(inputs, dim=self.dim)

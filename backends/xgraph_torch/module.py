@@ -1,0 +1,75 @@
+"""The torch model: one submodule per graph node, run in the graph's topological order."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.errors import SpecError
+from xgraph.lowering import LayerCall
+
+
+def instantiate(call: LayerCall) -> nn.Module:
+    return getattr(importlib.import_module(call.module), call.cls)(**call.kwargs)
+
+
+class GraphModule(nn.Module):
+    """Runs each node's submodule on its inputs' values, freeing a value after its last use.
+
+    Takes NCHW tensors (PyTorch's convention) in the order of the graph's inputs; returns one
+    tensor, or a tuple when the graph has several outputs.
+    """
+
+    def __init__(
+        self,
+        modules: dict[str, nn.Module],
+        steps: Sequence[tuple[str, tuple[str, ...]]],
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+    ) -> None:
+        super().__init__()
+        for name, module in modules.items():
+            if hasattr(nn.Module, name) or name in ("steps", "input_names", "output_names"):
+                raise SpecError(
+                    f"node name '{name}' clashes with an nn.Module attribute; rename it"
+                )
+            self.add_module(name, module)
+        self.steps = tuple(steps)
+        self.input_names = tuple(inputs)
+        self.output_names = tuple(outputs)
+        last_use: dict[str, int] = {}
+        for index, (_, sources) in enumerate(self.steps):
+            for source in sources:
+                last_use[source] = index
+        keep = set(self.output_names)
+        self._release = tuple(
+            tuple(s for s in dict.fromkeys(sources) if last_use[s] == index and s not in keep)
+            for index, (_, sources) in enumerate(self.steps)
+        )
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        values = dict(zip(self.input_names, inputs, strict=True))
+        for (name, sources), release in zip(self.steps, self._release, strict=True):
+            values[name] = self._modules[name](*(values[s] for s in sources))
+            for source in release:
+                del values[source]
+        if len(self.output_names) == 1:
+            return values[self.output_names[0]]
+        return tuple(values[name] for name in self.output_names)
+
+
+def build_module(analysed: AnalysedGraph, lower) -> GraphModule:
+    """Instantiate every node's lowering and wire them in topological order."""
+    modules: dict[str, nn.Module] = {}
+    steps = []
+    for node in analysed.graph.nodes:
+        call = lower(analysed, node)
+        if call is None:
+            continue
+        modules[node.name] = instantiate(call)
+        steps.append((node.name, node.inputs))
+    return GraphModule(modules, steps, analysed.graph.inputs, analysed.graph.outputs)
