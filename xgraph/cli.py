@@ -28,6 +28,26 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    from xgraph.initializers import DEFAULT_INITIALIZER, KERNEL_INITIALIZERS
+
+    _add_set(parser)
+    parser.add_argument(
+        "--seed", type=int, default=None, help="make the initial weights reproducible"
+    )
+    parser.add_argument(
+        "--init",
+        default=DEFAULT_INITIALIZER,
+        choices=KERNEL_INITIALIZERS,
+        help="kernel initialiser (default: %(default)s, as Keras)",
+    )
+    parser.add_argument(
+        "--outputs",
+        metavar="NODE,...",
+        help="return these nodes' outputs, in this order (feature extraction)",
+    )
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from xgraph.api import load
 
@@ -57,6 +77,87 @@ def cmd_graph(args: argparse.Namespace) -> int:
     render(analysed, Path(args.output))
     print(f"wrote {args.output}")
     return 0
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _load_for_build(args: argparse.Namespace):
+    from xgraph.api import load
+
+    analysed = load(args.spec, args.overrides)
+    if args.outputs:
+        analysed = analysed.with_outputs(_output_names(args.outputs, analysed))
+    return analysed
+
+
+def _output_names(text: str, analysed) -> tuple[str, ...]:
+    from xgraph.errors import did_you_mean
+
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    for name in names:
+        if name not in analysed.graph:
+            raise SpecError(
+                f"--outputs: no node named '{name}'",
+                hint=did_you_mean(name, analysed.graph.digraph.nodes),
+            )
+    if not names:
+        raise SpecError("--outputs needs at least one node name")
+    return names
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    import time
+
+    from xgraph.backend import load_backend
+    from xgraph.init import initial_weights
+
+    started = time.perf_counter()
+    analysed = _load_for_build(args)
+    output = Path(args.output)
+    backend = load_backend(args.backend)
+    if output.suffix != backend.file_suffix:
+        raise SpecError(
+            f"the {backend.name} backend writes {backend.file_suffix} files, not '{output.name}'",
+            hint=f"use -o {output.stem}{backend.file_suffix}",
+        )
+    _progress(
+        f"[{time.perf_counter() - started:5.1f}s] building {analysed.name} "
+        f"({len(analysed.graph)} nodes) with {backend.name}"
+    )
+    weights = initial_weights(analysed, seed=args.seed, scheme=args.init)
+    model = backend.build(analysed, weights)
+    _progress(f"[{time.perf_counter() - started:5.1f}s] saving {output}")
+    backend.save(model, analysed, output)
+    elapsed = time.perf_counter() - started
+    outputs = ", ".join(f"{n} {analysed.shapes[n]}" for n in analysed.graph.outputs)
+    print(f"wrote {output} ({backend.name})")
+    print(
+        f"  parameters: {analysed.total_params:,} (trainable {analysed.trainable_params:,}, "
+        f"non-trainable {analysed.non_trainable_params:,})"
+    )
+    print(f"  MACs: {analysed.macs:,}")
+    print(f"  outputs: {outputs}")
+    print(f"  time: {elapsed:.1f} s")
+    return 0
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from xgraph.backend import load_backend
+    from xgraph.init import initial_weights
+    from xgraph.parity import param_parity
+
+    analysed = _load_for_build(args)
+    weights = initial_weights(analysed, seed=args.seed)
+    counts = {}
+    for name in args.backends.split(","):
+        backend = load_backend(name.strip())
+        model = backend.build(analysed, weights)
+        counts[backend.name] = backend.node_param_counts(model, analysed)
+    report = param_parity(analysed, counts)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())
+    return 0 if report.agrees else 1
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -90,6 +191,20 @@ def make_parser() -> argparse.ArgumentParser:
     graph.add_argument("-o", "--output", required=True, metavar="FILE")
     _add_set(graph)
     graph.set_defaults(handler=cmd_graph)
+
+    build = commands.add_parser("build", help="compile the spec into a saved model")
+    build.add_argument("spec", metavar="SPEC")
+    build.add_argument("--backend", required=True, help="torch (.pt2) or keras (.keras)")
+    build.add_argument("-o", "--output", required=True, metavar="PATH")
+    _add_model_options(build)
+    build.set_defaults(handler=cmd_build)
+
+    parity = commands.add_parser("parity", help="check that the backends build the same network")
+    parity.add_argument("spec", metavar="SPEC")
+    parity.add_argument("--json", action="store_true", help="machine-readable output")
+    parity.add_argument("--backends", default="torch,keras", help="comma-separated backends")
+    _add_model_options(parity)
+    parity.set_defaults(handler=cmd_parity)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the spec language")
     schema.set_defaults(handler=cmd_schema)

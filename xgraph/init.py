@@ -13,10 +13,8 @@ from collections.abc import Callable
 import numpy as np
 
 from xgraph.analysis import AnalysedGraph
+from xgraph.initializers import DEFAULT_INITIALIZER, KERNEL_INITIALIZERS
 from xgraph.ops.base import ParamSpec, Shape
-
-KERNEL_INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_normal")
-DEFAULT_INITIALIZER = "glorot_uniform"
 
 Weights = dict[str, np.ndarray]
 
@@ -82,3 +80,20 @@ def initial_weights(
         for node in analysed.graph.nodes
         for param in analysed.counts[node.name].params
     }
+
+
+def random_weights(analysed: AnalysedGraph, seed: int | None = 0) -> Weights:
+    """Initial weights with randomised BatchNorm parameters and statistics as well.
+
+    Default statistics (mean 0, variance 1) make BatchNorm an identity and hide its bugs
+    (epsilon, momentum, layout); parity checks use these instead.
+    """
+    rng = np.random.default_rng(seed)
+    weights = initial_weights(analysed, seed=None if seed is None else seed + 1)
+    for key, value in weights.items():
+        param = key.rsplit("/", 1)[1]
+        if param in ("gamma", "moving_variance"):
+            weights[key] = rng.uniform(0.5, 1.5, value.shape).astype(np.float32)
+        elif param in ("beta", "moving_mean", "bias"):
+            weights[key] = rng.normal(0.0, 0.1, value.shape).astype(np.float32)
+    return weights

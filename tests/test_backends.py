@@ -1,0 +1,92 @@
+"""Both backends, op by op: lowerings exist, shapes and parameter counts match the analysis,
+and the two frameworks compute the same numbers from the same weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from backend_cases import OP_CASES, case_ids, one_op_spec
+
+from xgraph.api import loads
+from xgraph.backend import available_backends, load_backend
+from xgraph.init import initial_weights, random_weights
+from xgraph.ops import REGISTRY
+
+BACKENDS = ["keras", "torch"]
+
+
+@pytest.fixture(scope="module")
+def backends() -> dict:
+    return {name: load_backend(name) for name in BACKENDS}
+
+
+def test_both_backends_are_installed_entry_points() -> None:
+    assert set(BACKENDS) <= set(available_backends())
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_every_op_has_a_lowering(backends: dict, name: str) -> None:
+    missing = set(REGISTRY) - set(backends[name].lowerings)
+    assert not missing, f"{name} has no lowering for {sorted(missing)}"
+
+
+def test_every_op_has_a_backend_case() -> None:
+    assert set(REGISTRY) == set(OP_CASES)
+
+
+@pytest.mark.parametrize(("op", "case"), case_ids())
+def test_one_op_graph_matches_analysis_in_both_backends(backends: dict, op: str, case: str) -> None:
+    analysed = loads(one_op_spec(op, case))
+    weights = random_weights(analysed, seed=7)
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(size=(2, *shape)).astype(np.float32) for shape in analysed.input_shapes()]
+    outputs = {}
+    for name, backend in backends.items():
+        model = backend.build(analysed, weights)
+        counts = backend.node_param_counts(model, analysed)
+        for node in analysed.graph.nodes:
+            expected = analysed.counts[node.name]
+            assert counts[node.name] == (expected.trainable, expected.non_trainable), (
+                name,
+                node.name,
+            )
+        (output,) = backend.predict(model, inputs)
+        assert output.shape == (2, *analysed.shapes["out"]), name
+        outputs[name] = output
+    scale = max(float(np.abs(outputs["keras"]).max()), 1e-6)
+    error = float(np.abs(outputs["torch"] - outputs["keras"]).max()) / scale
+    assert error < 1e-5, f"{op}/{case}: torch and keras differ by {error:.2e} (relative)"
+
+
+@pytest.mark.parametrize("op", sorted(REGISTRY))
+def test_weights_round_trip_through_each_backend(backends: dict, op: str) -> None:
+    for _op, case in (c for c in case_ids() if c[0] == op):
+        analysed = loads(one_op_spec(op, case))
+        weights = random_weights(analysed, seed=3)
+        for name, backend in backends.items():
+            back = backend.get_weights(backend.build(analysed, weights), analysed)
+            assert back.keys() == weights.keys()
+            for key, value in weights.items():
+                np.testing.assert_array_equal(back[key], value, err_msg=f"{name}: {key}")
+
+
+def test_same_seed_gives_both_backends_identical_initial_weights(backends: dict) -> None:
+    analysed = loads(one_op_spec("separable_conv2d", "multiplier_bias"))
+    weights = initial_weights(analysed, seed=11)
+    read = {
+        name: b.get_weights(b.build(analysed, weights), analysed) for name, b in backends.items()
+    }
+    for key in weights:
+        np.testing.assert_array_equal(read["torch"][key], read["keras"][key])
+    assert not np.array_equal(
+        weights["out/depthwise_kernel"], initial_weights(analysed, seed=12)["out/depthwise_kernel"]
+    )
+
+
+def test_default_initialisation_is_keras_glorot_uniform() -> None:
+    analysed = loads(one_op_spec("conv2d", "valid"))
+    kernel = initial_weights(analysed, seed=0)["out/kernel"]
+    limit = np.sqrt(6.0 / (3 * 3 * 3 + 3 * 3 * 4))
+    assert np.abs(kernel).max() <= limit
+    assert np.abs(kernel).max() > 0.9 * limit
+    assert not initial_weights(analysed, seed=0)["out/bias"].any()
