@@ -204,3 +204,32 @@ def test_torch_export_has_a_dynamic_batch(torch_backend) -> None:
     for batch in (1, 3):
         x = torch.rand(batch, 3, 71, 71)
         torch.testing.assert_close(program(x), model(x))
+
+
+def test_numeric_parity_agrees_at_every_node(capsys) -> None:
+    assert main(["parity", SPEC, "--numeric", "--json", "--batch", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["agrees"] is True
+    assert len(report["nodes"]) == 133
+    assert report["max_relative_error"] < 1e-4
+
+
+def test_numeric_parity_names_block3_pool_when_torch_pads_symmetrically(
+    monkeypatch, capsys
+) -> None:
+    """The classic porting bug: nn.MaxPool2d(3, 2, padding=1) has the right shape, wrong windows."""
+    import xgraph_torch.lowering as lowering
+
+    original = lowering.LOWERINGS["max_pool2d"]
+
+    def symmetric(analysed, node):
+        call = original(analysed, node)
+        if "pad" in call.kwargs:
+            left, right, top, bottom = call.kwargs.pop("pad")
+            call.kwargs["padding"] = (max(top, bottom), max(left, right))
+        return call
+
+    monkeypatch.setitem(lowering.LOWERINGS, "max_pool2d", symmetric)
+    assert main(["parity", SPEC, "--numeric", "--json", "--batch", "1"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["first_divergence"] == "block3_pool"

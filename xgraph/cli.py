@@ -145,17 +145,42 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from xgraph.backend import load_backend
-    from xgraph.init import initial_weights
-    from xgraph.parity import param_parity
+    from xgraph.init import initial_weights, random_weights
+    from xgraph.parity import numeric_parity, param_parity
 
     analysed = _load_for_build(args)
+    names = [name.strip() for name in args.backends.split(",") if name.strip()]
+    backends = [load_backend(name) for name in names]
+    if args.numeric:
+        if len(backends) != 2:
+            raise SpecError("--numeric compares exactly two backends")
+        return _numeric_parity(args, analysed, backends, random_weights, numeric_parity)
     weights = initial_weights(analysed, seed=args.seed)
-    counts = {}
-    for name in args.backends.split(","):
-        backend = load_backend(name.strip())
-        model = backend.build(analysed, weights)
-        counts[backend.name] = backend.node_param_counts(model, analysed)
+    counts = {b.name: b.node_param_counts(b.build(analysed, weights), analysed) for b in backends}
     report = param_parity(analysed, counts)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())
+    return 0 if report.agrees else 1
+
+
+def _numeric_parity(args, analysed, backends, random_weights, numeric_parity) -> int:
+    """Same weights (BN statistics randomised too) and input through both; every node compared."""
+    import numpy as np
+
+    seed = 0 if args.seed is None else args.seed
+    weights = random_weights(analysed, seed=seed)
+    every_node = tuple(n.name for n in analysed.graph.nodes if n.op != "input")
+    probed = analysed.with_outputs(every_node)
+    rng = np.random.default_rng(seed)
+    inputs = [
+        rng.normal(size=(args.batch, *shape)).astype(np.float32)
+        for shape in analysed.input_shapes()
+    ]
+    outputs = {}
+    for backend in backends:
+        _progress(f"running {backend.name} on every node")
+        values = backend.predict(backend.build(probed, weights), inputs)
+        outputs[backend.name] = dict(zip(every_node, values, strict=True))
+    report = numeric_parity(analysed, outputs, args.tol)
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())
     return 0 if report.agrees else 1
 
@@ -202,7 +227,23 @@ def make_parser() -> argparse.ArgumentParser:
     parity = commands.add_parser("parity", help="check that the backends build the same network")
     parity.add_argument("spec", metavar="SPEC")
     parity.add_argument("--json", action="store_true", help="machine-readable output")
-    parity.add_argument("--backends", default="torch,keras", help="comma-separated backends")
+    parity.add_argument(
+        "--backends",
+        default="keras,torch",
+        help="comma-separated backends; --numeric takes the first as reference",
+    )
+    parity.add_argument(
+        "--numeric",
+        action="store_true",
+        help="also run the same input through both and compare every node",
+    )
+    parity.add_argument(
+        "--tol",
+        type=float,
+        default=1e-4,
+        help="largest relative error allowed per node (default: %(default)g)",
+    )
+    parity.add_argument("--batch", type=int, default=2, help="batch size of the numeric check")
     _add_model_options(parity)
     parity.set_defaults(handler=cmd_parity)
 

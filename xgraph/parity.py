@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from xgraph.analysis import AnalysedGraph
 
 Counts = tuple[int, int]
@@ -111,4 +113,92 @@ def param_parity(
             sum(t for t, _ in per_node.values()),
             sum(n for _, n in per_node.values()),
         )
+    return report
+
+
+@dataclass
+class NodeError:
+    name: str
+    op: str
+    relative_error: float
+
+
+@dataclass
+class NumericReport:
+    """Relative error of every node's output between two backends, in topological order."""
+
+    spec: str
+    backends: tuple[str, str]
+    tolerance: float
+    nodes: list[NodeError] = field(default_factory=list)
+
+    @property
+    def first_divergence(self) -> NodeError | None:
+        return next((n for n in self.nodes if not n.relative_error <= self.tolerance), None)
+
+    @property
+    def agrees(self) -> bool:
+        return self.first_divergence is None
+
+    @property
+    def worst(self) -> NodeError:
+        return max(self.nodes, key=lambda n: n.relative_error)
+
+    def as_dict(self) -> dict[str, Any]:
+        first = self.first_divergence
+        return {
+            "spec": self.spec,
+            "backends": list(self.backends),
+            "tolerance": self.tolerance,
+            "agrees": self.agrees,
+            "first_divergence": first.name if first else None,
+            "max_relative_error": self.worst.relative_error,
+            "nodes": [
+                {"name": n.name, "op": n.op, "relative_error": n.relative_error} for n in self.nodes
+            ],
+        }
+
+    def table(self) -> str:
+        a, b = self.backends
+        worst = self.worst
+        lines = [
+            f"Numeric parity for '{self.spec}' ({a} vs {b}), tolerance {self.tolerance:g} relative:"
+        ]
+        first = self.first_divergence
+        if first is None:
+            lines.append(
+                f"  all {len(self.nodes)} nodes agree; largest error {worst.relative_error:.2e}"
+                f" at {worst.name}"
+            )
+            return "\n".join(lines)
+        lines.append(
+            f"  first node beyond tolerance: {first.name} ({first.op}), "
+            f"relative error {first.relative_error:.2e}"
+        )
+        lines.append(f"  {'node':<28} {'op':<18} {'relative error':>14}")
+        for node in self.nodes:
+            if not node.relative_error <= self.tolerance:
+                lines.append(f"  {node.name:<28} {node.op:<18} {node.relative_error:>14.2e}")
+        return "\n".join(lines)
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """max |actual - expected| / max |expected|: one number per tensor, scale-free."""
+    if actual.shape != expected.shape:
+        return float("inf")
+    scale = float(np.abs(expected).max()) if expected.size else 0.0
+    difference = float(np.abs(actual.astype(np.float64) - expected).max()) if expected.size else 0.0
+    return difference / max(scale, 1e-12)
+
+
+def numeric_parity(
+    analysed: AnalysedGraph, outputs: Mapping[str, Mapping[str, np.ndarray]], tolerance: float
+) -> NumericReport:
+    """Compare the second backend's per-node outputs with the first's."""
+    (first, reference), (second, candidate) = list(outputs.items())[:2]
+    report = NumericReport(analysed.name, (first, second), tolerance)
+    for node in analysed.graph.nodes:
+        if node.name in reference and node.name in candidate:
+            error = relative_error(candidate[node.name], reference[node.name])
+            report.nodes.append(NodeError(node.name, node.op, error))
     return report

@@ -43,7 +43,9 @@ class TorchBackend:
         self.set_weights(
             model, analysed, weights if weights is not None else initial_weights(analysed)
         )
-        return model.eval()
+        # Convolutions run about twice as fast channels_last on CPU (benchmarks/): only the
+        # memory strides change, not the parameters' values, names or shapes.
+        return model.to(memory_format=torch.channels_last).eval()
 
     def _tensor(self, model: GraphModule, node: str, attribute: str) -> torch.Tensor:
         return (
