@@ -22,7 +22,11 @@ $(STAMP): pyproject.toml Makefile
 
 demo: $(STAMP)
 	$(BIN)/xgraph summary specs/xception.yaml
-	$(BIN)/xgraph validate specs/xception.yaml --set include_top=false --set pooling=avg
+	$(BIN)/xgraph parity specs/xception.yaml
+	$(BIN)/xgraph parity specs/xception.yaml --numeric
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/bench_xception.py
 
 test: $(STAMP)
 	$(BIN)/ruff check .
