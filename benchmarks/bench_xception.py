@@ -15,12 +15,12 @@ from collections.abc import Callable
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from xgraph.api import load  # noqa: E402
-from xgraph.backend import load_backend  # noqa: E402
-from xgraph.init import initial_weights  # noqa: E402
+from xgraph.api import load
+from xgraph.backend import load_backend
+from xgraph.init import initial_weights
 
 SPEC = "specs/xception.yaml"
 
@@ -69,27 +69,48 @@ def main() -> None:
         def run():
             with torch.inference_mode():
                 return model(x)
+
         return run
 
-    rows = [("keras.applications.Xception, predict_on_batch",
-             median_seconds(lambda: reference.predict_on_batch(x_nhwc), args.repeats))]
-    rows.append(("xgraph keras build, predict_on_batch",
-                 median_seconds(lambda: keras_model.predict_on_batch(x_nhwc), args.repeats)))
-    rows.append(("xgraph torch build (default: channels_last inside)",
-                 median_seconds(torch_forward(torch_model, x_nchw), args.repeats)))
-    rows.append(("xgraph torch build, exported .pt2 program",
-                 median_seconds(torch_forward(exported, x_nchw), args.repeats)))
+    rows = [
+        (
+            "keras.applications.Xception, predict_on_batch",
+            median_seconds(lambda: reference.predict_on_batch(x_nhwc), args.repeats),
+        )
+    ]
+    rows.append(
+        (
+            "xgraph keras build, predict_on_batch",
+            median_seconds(lambda: keras_model.predict_on_batch(x_nhwc), args.repeats),
+        )
+    )
+    rows.append(
+        (
+            "xgraph torch build (default: channels_last inside)",
+            median_seconds(torch_forward(torch_model, x_nchw), args.repeats),
+        )
+    )
+    rows.append(
+        (
+            "xgraph torch build, exported .pt2 program",
+            median_seconds(torch_forward(exported, x_nchw), args.repeats),
+        )
+    )
 
     anchor = rows[0][1]
-    print(f"Forward, batch {args.batch}, 299x299x3, fp32, {torch.get_num_threads()} threads, "
-          f"median of {args.repeats}:")
+    print(
+        f"Forward, batch {args.batch}, 299x299x3, fp32, {torch.get_num_threads()} threads, "
+        f"median of {args.repeats}:"
+    )
     print(f"  {'what':<52} {'s/batch':>8} {'img/s':>7} {'x keras.applications':>21}")
     for what, seconds in rows:
         print(f"  {what:<52} {seconds:8.3f} {args.batch / seconds:7.1f} {seconds / anchor:21.2f}")
     print("Spec to ready model (seconds; ratio to constructing keras.applications.Xception):")
-    for what, seconds in (("keras.applications.Xception(weights=None)", reference_build),
-                          ("xgraph spec -> keras model", keras_build),
-                          ("xgraph spec -> torch model", torch_build)):
+    for what, seconds in (
+        ("keras.applications.Xception(weights=None)", reference_build),
+        ("xgraph spec -> keras model", keras_build),
+        ("xgraph spec -> torch model", torch_build),
+    ):
         print(f"  {what:<52} {seconds:8.3f} {seconds / reference_build:8.2f}")
 
 
