@@ -90,3 +90,18 @@ def test_default_initialisation_is_keras_glorot_uniform() -> None:
     assert np.abs(kernel).max() <= limit
     assert np.abs(kernel).max() > 0.9 * limit
     assert not initial_weights(analysed, seed=0)["out/bias"].any()
+
+
+def test_torch_lowering_translates_keras_batch_norm_terms(backends: dict) -> None:
+    analysed = loads(one_op_spec("batch_norm", "default"))
+    call = backends["torch"].lower(analysed, analysed.graph["out"])
+    assert (call.cls, call.kwargs["eps"], call.kwargs["momentum"]) == ("BatchNorm2d", 1e-3, 0.01)
+    (keras_call,) = backends["keras"].lower(analysed, analysed.graph["out"])
+    assert (keras_call.kwargs["epsilon"], keras_call.kwargs["momentum"]) == (1e-3, 0.99)
+
+
+def test_torch_lowering_pads_asymmetric_same_explicitly(backends: dict) -> None:
+    analysed = loads(one_op_spec("max_pool2d", "same_asymmetric"))
+    call = backends["torch"].lower(analysed, analysed.graph["out"])
+    assert call.kwargs["pad"] == (0, 1, 0, 1)
+    assert call.kwargs["padding"] == (0, 0)
