@@ -42,8 +42,8 @@ class Node:
 class Graph:
     """A checked, acyclic graph of nodes with ordered inputs and outputs.
 
-    Build it through `xgraph.passes.check.make_graph`, which reports bad references and cycles
-    at their spec location; this class assumes a well-formed graph.
+    `xgraph.spec.compile` checks names and references before building it, and
+    `xgraph.passes.check` its arity, cycles and dead nodes; this class assumes they passed.
     """
 
     def __init__(

@@ -20,7 +20,7 @@ class Attrs(BaseModel):
     """Base of every op's attributes: immutable, strictly typed ("3" is not 3), unknown keys
     an error."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class ShapeError(ValueError):

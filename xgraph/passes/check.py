@@ -5,7 +5,12 @@ from __future__ import annotations
 import networkx as nx
 
 from xgraph.errors import SpecError
-from xgraph.graph import Graph
+from xgraph.graph import Graph, Node
+
+
+def block_notes(node: Node) -> list[str]:
+    """Which block instance made `node`: its location is inside the block, shared by all."""
+    return [f"in block instance '{'/'.join(node.block)}'"] if node.block else []
 
 
 def check_arity(graph: Graph) -> None:
@@ -23,18 +28,37 @@ def check_arity(graph: Graph) -> None:
             raise SpecError(
                 f"op '{node.op}' takes {wanted} input(s), node '{name}' has {count}",
                 node.where("inputs"),
+                notes=block_notes(node),
             )
 
 
 def check_acyclic(graph: Graph) -> None:
+    """A cycle is reported where it closes: at the node that takes input from a node written
+    after it (or from itself), since that reference is the one that is most likely wrong."""
     try:
         cycle = nx.find_cycle(graph.digraph)
     except nx.NetworkXNoCycle:
         return
-    names = [source for source, _ in cycle]
-    first = graph[names[0]]
-    path = " -> ".join([*names, names[0]])
-    raise SpecError(f"the graph has a cycle: {path}", first.where("inputs"))
+    position = {name: i for i, name in enumerate(graph.digraph.nodes)}
+    # Some edge of every cycle runs from a node written later to one written earlier.
+    start = next(
+        i for i, (source, target) in enumerate(cycle) if position[source] >= position[target]
+    )
+    edges = cycle[start + 1 :] + cycle[: start + 1]
+    source, closing = edges[-1]
+    names = [closing, *(target for _, target in edges)]
+    node = graph[closing]
+    raise SpecError(
+        f"the graph has a cycle: {' -> '.join(names)}",
+        node.where("inputs"),
+        notes=[_closing_note(closing, source), *block_notes(node)],
+    )
+
+
+def _closing_note(closing: str, source: str) -> str:
+    if closing == source:
+        return f"node '{closing}' takes its own output as input"
+    return f"node '{closing}' takes input from '{source}', which depends on it"
 
 
 def check_reaches_outputs(graph: Graph) -> None:
@@ -48,6 +72,7 @@ def check_reaches_outputs(graph: Graph) -> None:
                 f"node '{node.name}' does not reach any output",
                 node.location,
                 hint="connect it, remove it, or list it under 'outputs'",
+                notes=block_notes(node),
             )
 
 

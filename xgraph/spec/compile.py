@@ -34,7 +34,7 @@ def validate_structure(source: Source) -> Spec:
     try:
         return Spec.model_validate(data)
     except ValidationError as exc:
-        raise spec_error_from_validation(exc, source.where, Spec) from None
+        raise spec_error_from_validation(exc, source.where, Spec, data) from None
 
 
 def checked_node(raw: RawNode, where: SourceMap) -> Node:
@@ -43,7 +43,7 @@ def checked_node(raw: RawNode, where: SourceMap) -> Node:
     if opdef is None:
         raise SpecError(
             f"unknown op '{raw.op}'",
-            raw.location,
+            where.value((*raw.path, "op")) if raw.path else raw.location,
             hint=did_you_mean(raw.op, REGISTRY),
             notes=_trace(raw),
         )
@@ -51,15 +51,17 @@ def checked_node(raw: RawNode, where: SourceMap) -> Node:
         attrs = opdef.attrs.model_validate(raw.attrs)
     except ValidationError as exc:
         error = spec_error_from_validation(
-            exc, SourceMap(where.file), opdef.attrs, what="attribute"
+            exc, where, opdef.attrs, raw.attrs, base=raw.path, what="attribute"
         )
-        attr = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else None
-        location = raw.attr_locations.get(attr, raw.location) if attr else raw.location
         message = error.message
         if message.startswith("unknown attribute"):
             message = f"{message} for op '{raw.op}'"
+        kind = "input" if raw.op == "input" else "node"
         raise SpecError(
-            f"node '{raw.name}': {message}", location, hint=error.hint, notes=_trace(raw)
+            f"{kind} '{raw.name}': {message}",
+            error.location or raw.location,
+            hint=error.hint,
+            notes=_trace(raw),
         ) from None
     return Node(
         name=raw.name,
@@ -81,10 +83,18 @@ def check_names(expansion: Expansion) -> None:
     seen: dict[str, RawNode] = {}
     for raw in expansion.nodes:
         if raw.name in seen:
+            first = seen[raw.name]
+            hint = None
+            if first.location == raw.location:
+                hint = (
+                    "this node is made twice from the same line: give each block instance "
+                    "its own name (with 'repeat', put the index in it, such as 'unit${i}')"
+                )
             raise SpecError(
                 f"duplicate node name '{raw.name}'",
                 raw.location,
-                notes=[f"first defined at {seen[raw.name].location}", *_trace(raw)],
+                hint=hint,
+                notes=[f"first defined at {first.location}", *_trace(raw)],
             )
         seen[raw.name] = raw
     for raw in expansion.nodes:

@@ -33,6 +33,7 @@ class RawNode:
     input_locations: tuple[Location, ...] = ()
     block: tuple[str, ...] = ()
     trace: tuple[Location, ...] = ()
+    path: PathKey = ()  # where the node was written, to locate errors inside its attributes
 
 
 @dataclass
@@ -142,6 +143,9 @@ class _Expander:
             raise SpecError(f"node '{name}' has no node before it: give it 'inputs'", location)
         extra = item.model_extra or {}
         attrs = {key: self.resolve(value, scope, (*path, key)) for key, value in extra.items()}
+        locations = {key: self.where.value((*path, key)) for key in extra}
+        if item.inputs is not None:
+            locations["inputs"] = self.where.value((*path, "inputs"))
         self.add(
             RawNode(
                 name=name,
@@ -149,10 +153,11 @@ class _Expander:
                 inputs=inputs,
                 attrs=attrs,
                 location=location,
-                attr_locations={key: self.where.value((*path, key)) for key in extra},
+                attr_locations=locations,
                 input_locations=input_locations,
                 block=block,
                 trace=trace,
+                path=path,
             )
         )
         return name
@@ -176,7 +181,9 @@ class _Expander:
             )
         if item.use in stack:
             chain = " -> ".join((*stack, item.use))
-            raise SpecError(f"block '{item.use}' uses itself ({chain})", location)
+            raise SpecError(
+                f"block '{item.use}' uses itself ({chain})", self.where.value((*path, "use"))
+            )
         decl = self.spec.blocks[item.use]
         block_path: PathKey = ("blocks", item.use)
         count = 1
@@ -203,10 +210,14 @@ class _Expander:
                 )
                 for key, value in item.args.items()
             }
-            decl_locations = {
-                key: self.where.key((*block_path, "params", key)) for key in decl.params
-            }
-            bound = bind_params(decl.params, given, decl_locations, f"block '{item.use}'")
+            bound = bind_params(
+                decl.params,
+                given,
+                self.where,
+                (*block_path, "params"),
+                f"block '{item.use}'",
+                site=location,
+            )
             inner = {
                 **self.params,
                 **bound,
@@ -229,8 +240,7 @@ class _Expander:
 def expand(spec: Spec, where: SourceMap, overrides: list[Override]) -> Expansion:
     """Resolve parameters (defaults, then `--set` overrides) and flatten the spec into nodes."""
     given = {o.name: (o.value, o.location) for o in overrides}
-    decl_locations = {key: where.key(("params", key)) for key in spec.params}
-    params = bind_params(spec.params, given, decl_locations, f"spec '{spec.name}'")
+    params = bind_params(spec.params, given, where, ("params",), f"spec '{spec.name}'")
     expander = _Expander(spec, where, params)
     for index, decl in enumerate(spec.inputs):
         path: PathKey = ("inputs", index)
@@ -244,6 +254,7 @@ def expand(spec: Spec, where: SourceMap, overrides: list[Override]) -> Expansion
                 attrs={"shape": shape},
                 location=where.value(path),
                 attr_locations={"shape": where.value((*path, "shape"))},
+                path=path,
             )
         )
     first_input = expander.nodes[0].name

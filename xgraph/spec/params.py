@@ -10,6 +10,7 @@ import yaml
 
 from xgraph.errors import Location, SpecError, did_you_mean
 from xgraph.spec.model import ParamDecl
+from xgraph.spec.source import PathKey, SourceMap
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def check_param_value(name: str, decl: ParamDecl, value: Any) -> Any:
         "shape": list,
     }
     if not isinstance(value, expected[kind]) or (kind == "int" and isinstance(value, bool)):
-        raise ValueError(f"parameter '{name}' is a {kind}, got {value!r}")
+        article = "an" if kind == "int" else "a"
+        raise ValueError(f"parameter '{name}' is {article} {kind}, got {value!r}")
     if kind == "shape" and not (
         1 <= len(value) <= 3
         and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
@@ -77,10 +79,16 @@ def check_param_value(name: str, decl: ParamDecl, value: Any) -> Any:
 def bind_params(
     decls: Mapping[str, ParamDecl],
     given: Mapping[str, tuple[Any, Location]],
-    decl_locations: Mapping[str, Location],
+    where: SourceMap,
+    base: PathKey,
     what: str,
+    site: Location | None = None,
 ) -> dict[str, Any]:
-    """Parameter values: the given ones checked against their declarations, then defaults."""
+    """Parameter values: the given ones checked against their declarations, then defaults.
+
+    The declarations are found in the source at `base`; `site` is where a block is
+    instantiated, the place to fix when it leaves out a parameter without a default.
+    """
     values: dict[str, Any] = {}
     for name, (value, location) in given.items():
         if name not in decls:
@@ -100,12 +108,19 @@ def bind_params(
     for name, decl in decls.items():
         if name in values:
             continue
+        declared = where.key((*base, name))
         if "default" not in decl.model_fields_set:
-            raise SpecError(
-                f"parameter '{name}' of {what} has no default and is not set", decl_locations[name]
-            )
+            message = f"parameter '{name}' of {what} has no default and is not set"
+            if site is not None:
+                raise SpecError(
+                    message,
+                    site,
+                    hint=f"pass it in 'args', such as args: {{{name}: ...}}",
+                    notes=[f"'{name}' is declared at {declared}"],
+                )
+            raise SpecError(message, declared, hint=f"give it a default or --set {name}=VALUE")
         try:
             values[name] = check_param_value(name, decl, decl.default)
         except ValueError as exc:
-            raise SpecError(f"default of {exc}", decl_locations[name]) from None
+            raise SpecError(f"default of {exc}", where.value((*base, name, "default"))) from None
     return values

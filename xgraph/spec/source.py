@@ -6,6 +6,7 @@ bounded alias expansion, so a hostile file fails fast with a located error.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,13 @@ import yaml
 
 from xgraph.errors import Location, SpecError
 
-MAX_SOURCE_BYTES = 1 << 20
+MAX_SOURCE_BYTES = 256 << 10  # a spec is a few KiB; this bounds the worst-case parse near a second
 MAX_VALUES = 200_000
+MAX_DEPTH = 64  # a spec nests about 8 levels; deeper input would exhaust Python's stack
 
 PathKey = tuple[str | int, ...]
+
+_YAML_TAG_PREFIX = "tag:yaml.org,2002:"
 
 _CORE_TAGS = {
     "tag:yaml.org,2002:str",
@@ -63,10 +67,64 @@ def _location(file: str, mark: yaml.Mark) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
+def _short_tag(tag: str) -> str:
+    """A tag as it was written: `!!python/object`, not `tag:yaml.org,2002:python/object`."""
+    return "!!" + tag.removeprefix(_YAML_TAG_PREFIX) if tag.startswith(_YAML_TAG_PREFIX) else tag
+
+
+def _yaml_message(problem: str, context: str | None) -> str:
+    """PyYAML's problem and context as one sentence: "found X while scanning Y", but
+    "expected a single document in the stream but found another document"."""
+    if not context:
+        return problem
+    if context.startswith("while"):
+        return f"{problem} {context}"
+    return f"{context} {problem}"
+
+
+def _yaml_notes(exc: yaml.MarkedYAMLError, file: str, location: Location) -> list[str]:
+    """Where the unfinished structure began: an unclosed bracket is found only at the end."""
+    match = re.fullmatch(r"while \w+ an? (.+)", exc.context or "")
+    if not match or exc.context_mark is None:
+        return []
+    start = _location(file, exc.context_mark)
+    return [f"the {match.group(1)} began at {start}"] if start != location else []
+
+
+def _yaml_hint(problem: str) -> str | None:
+    """PyYAML's wording names parser states; say what usually causes them."""
+    if "'\\t'" in problem:
+        return "YAML indents with spaces, not tabs"
+    if "<block end>" in problem or "mapping values are not allowed" in problem:
+        return "check the indentation of this line and the one before it"
+    return None
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe composer, refusing deep nesting before its recursion overflows."""
+
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text)
+        self.file = file
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise SpecError(
+                    f"the document nests deeper than {MAX_DEPTH} levels",
+                    _location(self.file, self.peek_event().start_mark),
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 class _Converter:
     """Turns a composed YAML node tree into Python data, recording locations on the way."""
 
-    def __init__(self, file: str, loader: yaml.SafeLoader) -> None:
+    def __init__(self, file: str, loader: _Loader) -> None:
         self.file = file
         self.loader = loader
         self.where = SourceMap(file)
@@ -84,14 +142,21 @@ class _Converter:
             if node.tag == "tag:yaml.org,2002:timestamp":
                 return node.value  # a date-like word stays the string it was written as
             raise SpecError(
-                f"unsupported YAML tag '{node.tag}': specs hold plain data only",
+                f"unsupported YAML tag '{_short_tag(node.tag)}': specs hold plain data only",
                 _location(self.file, node.start_mark),
             )
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node)
+        try:
+            return self.loader.construct_object(node)
+        except ValueError as exc:  # such as an integer of more than 4300 digits
+            reason = str(exc).split(";")[0]
+            raise SpecError(
+                f"cannot read value: {reason[:1].lower()}{reason[1:]}",
+                _location(self.file, node.start_mark),
+            ) from None
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -115,6 +180,45 @@ class _Converter:
         return result
 
 
+def _check_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse alias bombs and self-referring aliases before expanding anything.
+
+    Aliases share nodes, so a few lines can stand for billions of values; sizes are counted
+    once per shared node, which takes as long as reading the text did.
+    """
+    sizes: dict[int, int] = {}
+    busy = -1
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known == busy:
+            raise SpecError(
+                "an alias is used inside its own anchor", _location(file, node.start_mark)
+            )
+        if known is not None:
+            return known
+        sizes[id(node)] = busy
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(item) for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(key) + size(value) for key, value in node.value)
+        if total > MAX_VALUES:
+            raise SpecError(
+                f"the document expands to more than {MAX_VALUES} values (alias bomb?)",
+                _location(file, node.start_mark),
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(root)
+
+
+def _is_empty(root: yaml.Node | None) -> bool:
+    """No document at all, or one holding nothing (`---` alone, or only comments after it)."""
+    return root is None or (root.tag == "tag:yaml.org,2002:null" and root.value == "")
+
+
 def parse_yaml(text: str, file: str) -> Source:
     """Parse one YAML document held in `text`; `file` names it in error messages."""
     if len(text.encode("utf-8", errors="replace")) > MAX_SOURCE_BYTES:
@@ -122,24 +226,29 @@ def parse_yaml(text: str, file: str) -> Source:
             f"file is larger than {MAX_SOURCE_BYTES // 1024} KiB; a spec is a few KiB",
             Location(file, 1, 1),
         )
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text, file)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = _location(file, mark) if mark else Location(file, 1, 1)
         problem = exc.problem or "malformed YAML"
-        context = f" {exc.context}" if exc.context else ""
-        raise SpecError(f"malformed YAML: {problem}{context}", location) from None
+        raise SpecError(
+            f"malformed YAML: {_yaml_message(problem, exc.context)}",
+            location,
+            hint=_yaml_hint(problem),
+            notes=_yaml_notes(exc, file, location),
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"malformed YAML: {exc}", Location(file, 1, 1)) from None
     finally:
         loader.dispose()
-    if root is None:
+    if _is_empty(root):
         raise SpecError(
-            "the file is empty: a spec needs at least 'xgraph', 'name' and 'nodes'",
+            "the file is empty: a spec needs at least 'xgraph', 'name', 'inputs' and 'nodes'",
             Location(file, 1, 1),
         )
+    _check_expansion(root, file)
     converter = _Converter(file, loader)
     data = converter.convert(root, ())
     return Source(data, converter.where)
@@ -162,7 +271,11 @@ def load_yaml(path: str | Path) -> Source:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        before = raw[: exc.start].decode("utf-8")  # valid up to the first bad byte
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
         raise SpecError(
-            f"file is not UTF-8 text (byte {exc.start})", Location(name, 1, 1)
+            f"file is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+            Location(name, line, column),
         ) from None
     return parse_yaml(text, name)
