@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterable, Iterator
+from itertools import count
 from pathlib import Path
 
 from xgraph.analysis import AnalysedGraph
@@ -13,31 +15,58 @@ from xgraph.ops.base import format_shape
 
 RENDERED_FORMATS = {".svg": "svg", ".png": "png"}
 
+Block = tuple[str, ...]
+
 
 def _quote(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
 
+def _block_tree(blocks: Iterable[Block]) -> dict[Block, list[Block]]:
+    """Each block instance's directly nested instances, in order of first appearance."""
+    children: dict[Block, list[Block]] = {(): []}
+    for block in blocks:
+        for depth in range(1, len(block) + 1):
+            prefix = block[:depth]
+            if prefix not in children:
+                children[prefix] = []
+                children[block[: depth - 1]].append(prefix)
+    return children
+
+
+def _cluster_lines(
+    block: Block,
+    statements: dict[Block, list[str]],
+    children: dict[Block, list[Block]],
+    indent: str,
+    numbers: Iterator[int],
+) -> list[str]:
+    """The nodes of `block`, then a cluster per nested block instance, nested as they are."""
+    lines = [f"{indent}{s}" for s in statements.get(block, [])]
+    for child in children[block]:
+        lines.append(f"{indent}subgraph cluster_{next(numbers)} {{")
+        lines.append(f"{indent}  label={_quote(child[-1])}; style=dashed;")
+        lines += _cluster_lines(child, statements, children, indent + "  ", numbers)
+        lines.append(f"{indent}}}")
+    return lines
+
+
 def to_dot(analysed: AnalysedGraph) -> str:
-    """DOT text: one box per node with its op and output shape; block instances as clusters."""
+    """DOT text: one box per node with its op and output shape; block instances as clusters,
+    nested as the blocks are."""
     graph = analysed.graph
     lines = [
         f"digraph {_quote(graph.name)} {{",
         "  rankdir=TB;",
         '  node [shape=box, style="rounded,filled", fillcolor="#f4f4f4", fontname="Helvetica"];',
     ]
-    clusters: dict[tuple[str, ...], list[str]] = {}
+    statements: dict[Block, list[str]] = {}
     for node in graph.nodes:
         label = f"{node.name}\n{node.op} {format_shape(analysed.shapes[node.name])}"
         statement = f"{_quote(node.name)} [label={_quote(label)}];"
-        clusters.setdefault(node.block, []).append(statement)
-    lines += [f"  {s}" for s in clusters.pop((), [])]
-    for index, (block, statements) in enumerate(clusters.items()):
-        lines.append(f"  subgraph cluster_{index} {{")
-        lines.append(f"    label={_quote('/'.join(block))}; style=dashed;")
-        lines += [f"    {s}" for s in statements]
-        lines.append("  }")
+        statements.setdefault(node.block, []).append(statement)
+    lines += _cluster_lines((), statements, _block_tree(statements), "  ", iter(count()))
     for node in graph.nodes:
         lines += [f"  {_quote(source)} -> {_quote(node.name)};" for source in node.inputs]
     lines.append("}")

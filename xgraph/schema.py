@@ -15,7 +15,20 @@ EXPRESSION_SCHEMA = {"type": "string", "pattern": r"^\s*\$\{.*\}\s*$"}
 
 
 def _allow_expressions(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"$ref": "#/$defs/Expression"}]}
+    return {"anyOf": [_expressions_inside(schema), {"$ref": "#/$defs/Expression"}]}
+
+
+def _expressions_inside(schema: dict[str, Any]) -> dict[str, Any]:
+    """The items of a list may be expressions too: `kernel_size: [3, "${k}"]`."""
+    result = dict(schema)
+    for key in ("anyOf", "oneOf"):
+        if key in result:
+            result[key] = [_expressions_inside(option) for option in result[key]]
+    if "prefixItems" in result:
+        result["prefixItems"] = [_allow_expressions(item) for item in result["prefixItems"]]
+    if isinstance(result.get("items"), dict):
+        result["items"] = _allow_expressions(result["items"])
+    return result
 
 
 def _node_schema(op: str, defs: dict[str, Any]) -> dict[str, Any]:

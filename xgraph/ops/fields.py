@@ -20,7 +20,10 @@ def _activation(value: Any) -> Any:
     return value
 
 
-Activation = Annotated[ActivationName, BeforeValidator(_activation)]
+Activation = Annotated[
+    ActivationName,
+    BeforeValidator(_activation, json_schema_input_type=ActivationName | Literal["none"] | None),
+]
 
 
 def as_tuple(value: Any) -> Any:
@@ -35,8 +38,10 @@ def _pair(value: Any) -> Any:
     return as_tuple(value)
 
 
+PositiveInt = Annotated[int, Field(ge=1)]
 Pair = Annotated[
-    tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]], BeforeValidator(_pair)
+    tuple[PositiveInt, PositiveInt],
+    BeforeValidator(_pair, json_schema_input_type=PositiveInt | tuple[PositiveInt, PositiveInt]),
 ]
 
 NonNegative = Annotated[int, Field(ge=0)]
@@ -57,5 +62,11 @@ def _pad_amounts(value: Any) -> Any:
     return as_tuple(value)
 
 
-ExplicitPadding = Annotated[PadAmounts, BeforeValidator(_pad_amounts)]
+ExplicitPadding = Annotated[
+    PadAmounts,
+    BeforeValidator(
+        _pad_amounts,
+        json_schema_input_type=NonNegative | tuple[NonNegative, NonNegative] | PadAmounts,
+    ),
+]
 Padding = Literal["valid", "same"] | ExplicitPadding
