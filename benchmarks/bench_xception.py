@@ -64,6 +64,8 @@ def main() -> None:
     torch_model, torch_build = timed(lambda: build_with(torch_backend))
     torch_model.eval()
     exported = torch_backend.export(torch_model, load(SPEC)).module()
+    nchw_model = build_with(torch_backend).to(memory_format=torch.contiguous_format).eval()
+    nchw_model.channels_last = False
 
     def torch_forward(model, x):
         def run():
@@ -88,6 +90,12 @@ def main() -> None:
         (
             "xgraph torch build (default: channels_last inside)",
             median_seconds(torch_forward(torch_model, x_nchw), args.repeats),
+        )
+    )
+    rows.append(
+        (
+            "xgraph torch build, kept NCHW (contiguous) throughout",
+            median_seconds(torch_forward(nchw_model, x_nchw), args.repeats),
         )
     )
     rows.append(

@@ -34,7 +34,12 @@ class GraphModule(nn.Module):
     ) -> None:
         super().__init__()
         for name, module in modules.items():
-            if hasattr(nn.Module, name) or name in ("steps", "input_names", "output_names"):
+            if hasattr(nn.Module, name) or name in (
+                "steps",
+                "input_names",
+                "output_names",
+                "channels_last",
+            ):
                 raise SpecError(
                     f"node name '{name}' clashes with an nn.Module attribute; rename it"
                 )
@@ -42,6 +47,7 @@ class GraphModule(nn.Module):
         self.steps = tuple(steps)
         self.input_names = tuple(inputs)
         self.output_names = tuple(outputs)
+        self.channels_last = True
         last_use: dict[str, int] = {}
         for index, (_, sources) in enumerate(self.steps):
             for source in sources:
@@ -54,7 +60,9 @@ class GraphModule(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         values = {
-            name: x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+            name: x.contiguous(memory_format=torch.channels_last)
+            if self.channels_last and x.dim() == 4
+            else x
             for name, x in zip(self.input_names, inputs, strict=True)
         }
         for (name, sources), release in zip(self.steps, self._release, strict=True):
