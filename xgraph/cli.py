@@ -85,12 +85,22 @@ def _progress(message: str) -> None:
 
 
 def _load_for_build(args: argparse.Namespace):
+    """The analysed graph (restricted to --outputs) and its weights (--weights, or seeded)."""
     from xgraph.api import load
+    from xgraph.init import initial_weights
 
     analysed = load(args.spec, args.overrides)
+    if args.weights:
+        from xgraph.weights.formats import read_weights
+
+        weights = read_weights(args.weights, analysed)
+    else:
+        weights = initial_weights(analysed, seed=args.seed, scheme=args.init)
     if args.outputs:
         analysed = analysed.with_outputs(_output_names(args.outputs, analysed))
-    return analysed
+        kept = {node.name for node in analysed.graph.nodes}
+        weights = {key: value for key, value in weights.items() if key.split("/")[0] in kept}
+    return analysed, weights
 
 
 def _output_names(text: str, analysed) -> tuple[str, ...]:
@@ -112,10 +122,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     import time
 
     from xgraph.backend import load_backend
-    from xgraph.init import initial_weights
 
     started = time.perf_counter()
-    analysed = _load_for_build(args)
+    analysed, weights = _load_for_build(args)
     output = Path(args.output)
     backend = load_backend(args.backend)
     if output.suffix != backend.file_suffix:
@@ -127,7 +136,6 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"[{time.perf_counter() - started:5.1f}s] building {analysed.name} "
         f"({len(analysed.graph)} nodes) with {backend.name}"
     )
-    weights = initial_weights(analysed, seed=args.seed, scheme=args.init)
     model = backend.build(analysed, weights)
     _progress(f"[{time.perf_counter() - started:5.1f}s] saving {output}")
     backend.save(model, analysed, output)
@@ -146,29 +154,30 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from xgraph.backend import load_backend
-    from xgraph.init import initial_weights, random_weights
+    from xgraph.init import random_weights
     from xgraph.parity import numeric_parity, param_parity
 
-    analysed = _load_for_build(args)
+    analysed, weights = _load_for_build(args)
     names = [name.strip() for name in args.backends.split(",") if name.strip()]
     backends = [load_backend(name) for name in names]
     if args.numeric:
         if len(backends) != 2:
             raise SpecError("--numeric compares exactly two backends")
-        return _numeric_parity(args, analysed, backends, random_weights, numeric_parity)
-    weights = initial_weights(analysed, seed=args.seed)
+        if not args.weights:
+            weights = random_weights(analysed, seed=0 if args.seed is None else args.seed)
+        return _numeric_parity(args, analysed, weights, backends, numeric_parity)
     counts = {b.name: b.node_param_counts(b.build(analysed, weights), analysed) for b in backends}
     report = param_parity(analysed, counts)
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())
     return 0 if report.agrees else 1
 
 
-def _numeric_parity(args, analysed, backends, random_weights, numeric_parity) -> int:
-    """Same weights (BN statistics randomised too) and input through both; every node compared."""
+def _numeric_parity(args, analysed, weights, backends, numeric_parity) -> int:
+    """Same weights (by default random, BN statistics too) and input through both backends;
+    every node compared."""
     import numpy as np
 
     seed = 0 if args.seed is None else args.seed
-    weights = random_weights(analysed, seed=seed)
     every_node = tuple(n.name for n in analysed.graph.nodes if n.op != "input")
     probed = analysed.with_outputs(every_node)
     rng = np.random.default_rng(seed)
@@ -184,6 +193,17 @@ def _numeric_parity(args, analysed, backends, random_weights, numeric_parity) ->
     report = numeric_parity(analysed, outputs, args.tol)
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())
     return 0 if report.agrees else 1
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    from xgraph.api import load
+    from xgraph.weights.formats import read_weights, write_weights
+
+    analysed = load(args.spec, args.overrides)
+    weights = read_weights(args.source, analysed)
+    write_weights(args.output, analysed, weights)
+    print(f"wrote {args.output}: {len(weights)} tensors, {analysed.total_params:,} values")
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -247,6 +267,27 @@ def make_parser() -> argparse.ArgumentParser:
     parity.add_argument("--batch", type=int, default=2, help="batch size of the numeric check")
     _add_model_options(parity)
     parity.set_defaults(handler=cmd_parity)
+
+    weights = commands.add_parser(
+        "weights", help="convert weights between canonical, torch and Keras files"
+    )
+    weights.add_argument("spec", metavar="SPEC")
+    weights.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="FILE",
+        help=".safetensors, .pt/.pth, .keras, .weights.h5 or legacy .h5",
+    )
+    weights.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help=".safetensors (canonical), .pt (torch state dict) or .weights.h5",
+    )
+    _add_set(weights)
+    weights.set_defaults(handler=cmd_weights)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the spec language")
     schema.set_defaults(handler=cmd_schema)

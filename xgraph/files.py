@@ -14,7 +14,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, moved onto it only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent
+        prefix=f".{path.name}.", suffix="".join(path.suffixes), dir=path.parent
     )
     os.close(handle)
     try:

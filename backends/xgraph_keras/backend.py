@@ -96,6 +96,11 @@ class KerasBackend:
             outputs = [outputs]
         return [np.asarray(o) for o in outputs]
 
+    def write_weights_h5(self, path: Path, analysed: AnalysedGraph, weights: Weights) -> None:
+        """Keras 3's own `.weights.h5`, written by Keras from a model holding `weights`."""
+        model = self.build(analysed, weights)
+        save_atomically(path, model.save_weights)
+
     def save(self, model: keras.Model, analysed: AnalysedGraph, path: Path) -> None:
         if path.suffix != ".keras":
             raise SpecError(

@@ -91,6 +91,49 @@ class TorchBackend:
             counts[node.name] = (trainable, statistics)
         return counts
 
+    def read_state_dict(self, path: Path, analysed: AnalysedGraph) -> Weights:
+        """Canonical weights from a state dict of an xgraph torch build; no pickle code runs."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many kinds for a damaged or foreign file
+            raise SpecError(f"{path}: cannot read a torch state dict: {exc}") from None
+        if not isinstance(state, dict) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()
+        ):
+            raise SpecError(f"{path}: not a state dict (a mapping of names to tensors)")
+        weights: Weights = {}
+        used = set()
+        for node in analysed.graph.nodes:
+            multiplier = getattr(node.attrs, "depth_multiplier", 1)
+            for param in analysed.counts[node.name].params:
+                slot = SLOTS[node.op][param.name]
+                key = f"{node.name}.{slot.attribute}"
+                if key not in state:
+                    continue
+                used.add(key)
+                value = state[key].detach().cpu().numpy()
+                wanted = slot.to_torch(np.empty(param.shape, dtype=np.float32)).shape
+                if value.shape != wanted:
+                    raise SpecError(
+                        f"{path}: '{key}' has shape {tuple(value.shape)}, node '{node.name}' "
+                        f"needs {tuple(wanted)} in torch's layout"
+                    )
+                weights[weight_key(node.name, param.name)] = slot.from_torch(value, multiplier)
+        unknown = [k for k in state if k not in used and not k.endswith("num_batches_tracked")]
+        if unknown:
+            raise SpecError(
+                f"{path}: {len(unknown)} tensor(s) of the state dict have no place in "
+                f"'{analysed.name}'",
+                notes=[f"unexpected: {k}" for k in unknown[:8]],
+                hint="is the file from this architecture, with the same --set parameters?",
+            )
+        return weights
+
+    def write_state_dict(self, path: Path, analysed: AnalysedGraph, weights: Weights) -> None:
+        model = self.build(analysed, weights)
+        state = {key: value.contiguous() for key, value in model.state_dict().items()}
+        save_atomically(path, lambda target: torch.save(state, target))
+
     def predict(self, model: nn.Module, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         tensors = [torch.from_numpy(np.ascontiguousarray(to_channels_first(x))) for x in inputs]
         with torch.inference_mode():

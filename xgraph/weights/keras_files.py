@@ -1,0 +1,139 @@
+"""Keras weight files read with h5py, without building a Keras model.
+
+- Keras 3 `.weights.h5`: `layers/<class>[_<i>]/vars/<j>`, keyed by class and position in
+  model.layers order, not by layer name;
+- `.keras`: a zip with `config.json` (the layers, named, in that order) and the above;
+- legacy HDF5 (`model.save("x.h5")`, keras.applications' ImageNet files): groups named after
+  the layers, listed in a `layer_names` attribute, each with `weight_names`. Keras 2 files add
+  `:0` to weight names and number automatic names from 1.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from xgraph.errors import SpecError
+from xgraph.weights.matching import FileLayer
+
+# Keras class (snake_case, as Keras 3 keys it) -> xgraph op
+KERAS_KINDS = {
+    "conv2d": "conv2d",
+    "depthwise_conv2d": "depthwise_conv2d",
+    "separable_conv2d": "separable_conv2d",
+    "batch_normalization": "batch_norm",
+    "dense": "dense",
+}
+_CLASS_KEY = re.compile(r"^(?P<cls>.+?)(?:_(?P<index>\d+))?$")
+
+
+def _snake_case(class_name: str) -> str:
+    """Keras's automatic layer names: `SeparableConv2D` -> `separable_conv2d`."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _vars(group: Any) -> list[np.ndarray]:
+    variables = group.get("vars")
+    if variables is None:
+        return []
+    return [np.asarray(variables[key]) for key in sorted(variables, key=int)]
+
+
+def _layers_v3(h5: Any, source: str, names_by_key: dict[str, str] | None) -> list[FileLayer]:
+    """Keras 3 layout; with `names_by_key` (from a .keras config) layers get their names."""
+    if "layers" not in h5:
+        raise SpecError(f"{source}: not a Keras weights file (no 'layers' group)")
+    found = []
+    for key in h5["layers"]:
+        arrays = _vars(h5["layers"][key])
+        if not arrays:
+            continue
+        match = _CLASS_KEY.match(key)
+        cls = match.group("cls") if match else key
+        if cls not in KERAS_KINDS:
+            raise SpecError(
+                f"{source}: layer '{key}' holds weights, but xgraph has no op for "
+                f"Keras's '{cls}' layers"
+            )
+        index = int(match.group("index") or 0) if match else 0
+        name = names_by_key.get(key) if names_by_key else None
+        found.append((cls, index, FileLayer(KERAS_KINDS[cls], arrays, name, f"layer '{key}'")))
+    found.sort(key=lambda entry: entry[1])
+    return [layer for _, _, layer in found]
+
+
+def _kind_from_weight_names(names: list[str], arrays: list[np.ndarray]) -> str | None:
+    short = {n.rsplit("/", 1)[-1].split(":", 1)[0] for n in names}
+    if {"gamma", "moving_mean"} <= short or {"moving_mean", "moving_variance"} <= short:
+        return "batch_norm"
+    if "pointwise_kernel" in short:
+        return "separable_conv2d"
+    if "depthwise_kernel" in short:
+        return "depthwise_conv2d"
+    if "kernel" in short:
+        return "conv2d" if arrays[0].ndim == 4 else "dense"
+    return None
+
+
+def _layers_legacy(h5: Any, source: str) -> list[FileLayer]:
+    root = h5.get("model_weights", h5)
+    if "layer_names" not in root.attrs:
+        raise SpecError(f"{source}: not a Keras weights file (no 'layer_names' attribute)")
+    layers = []
+    for raw_name in root.attrs["layer_names"]:
+        name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
+        group = root[name]
+        weight_names = [
+            w.decode() if isinstance(w, bytes) else str(w)
+            for w in group.attrs.get("weight_names", [])
+        ]
+        if not weight_names:
+            continue
+        arrays = [np.asarray(group[w]) for w in weight_names]
+        kind = _kind_from_weight_names(weight_names, arrays)
+        if kind is None:
+            raise SpecError(
+                f"{source}: layer '{name}' holds weights ({', '.join(weight_names)}) "
+                "that xgraph cannot place"
+            )
+        layers.append(FileLayer(kind, arrays, name, f"layer '{name}'", weight_names))
+    return layers
+
+
+def _names_from_config(config: dict[str, Any]) -> dict[str, str]:
+    """Keras 3 weight keys (`batch_normalization_3`) -> layer names, from a .keras config."""
+    counts: dict[str, int] = defaultdict(int)
+    names = {}
+    for layer in config.get("config", {}).get("layers", []):
+        cls = _snake_case(layer["class_name"])
+        index = counts[cls]
+        counts[cls] += 1
+        names[cls if index == 0 else f"{cls}_{index}"] = layer["config"]["name"]
+    return names
+
+
+def read_keras_layers(path: str) -> list[FileLayer]:
+    """The weight groups of a .keras, .weights.h5 or legacy .h5 file, in the file's order."""
+    import h5py
+
+    source = str(path)
+    try:
+        if source.endswith(".keras"):
+            with zipfile.ZipFile(path) as archive:
+                config = json.loads(archive.read("config.json"))
+                data = archive.read("model.weights.h5")
+            with h5py.File(io.BytesIO(data), "r") as h5:
+                return _layers_v3(h5, source, _names_from_config(config))
+        with h5py.File(path, "r") as h5:
+            if "layers" in h5:
+                return _layers_v3(h5, source, None)
+            return _layers_legacy(h5, source)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise SpecError(f"{source}: cannot read Keras weights: {exc}") from None
