@@ -43,6 +43,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="kernel initialiser (default: %(default)s, as Keras)",
     )
     parser.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="start from these weights: .safetensors, .pt/.pth, .keras, .weights.h5 or legacy .h5",
+    )
+    parser.add_argument(
         "--outputs",
         metavar="NODE,...",
         help="return these nodes' outputs, in this order (feature extraction)",
