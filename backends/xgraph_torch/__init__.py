@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -149,11 +150,15 @@ class TorchBackend:
         )
 
     def export(self, model: GraphModule, analysed: AnalysedGraph) -> torch.export.ExportedProgram:
-        """A torch.export program with a dynamic batch dimension on every input."""
+        """A torch.export program with a dynamic batch dimension on every input.
+
+        It is exported from a copy with contiguous parameters: torch.export.load warns about
+        channels_last ones, and the program lays its inputs out channels_last anyway."""
         batch = torch.export.Dim("batch", min=1, max=65536)
         example = self.example_inputs(analysed)
         dynamic = {"inputs": tuple({0: batch} for _ in example)}
-        return torch.export.export(model.eval(), example, dynamic_shapes=dynamic)
+        contiguous = copy.deepcopy(model).to(memory_format=torch.contiguous_format).eval()
+        return torch.export.export(contiguous, example, dynamic_shapes=dynamic)
 
     def save(self, model: GraphModule, analysed: AnalysedGraph, path: Path) -> None:
         if path.suffix != ".pt2":
