@@ -105,3 +105,14 @@ def test_torch_lowering_pads_asymmetric_same_explicitly(backends: dict) -> None:
     call = backends["torch"].lower(analysed, analysed.graph["out"])
     assert call.kwargs["pad"] == (0, 1, 0, 1)
     assert call.kwargs["padding"] == (0, 0)
+
+
+def test_spec_names_the_initializer_and_init_overrides_it(tmp_path) -> None:
+    spec = one_op_spec("conv2d", "valid").replace("xgraph: 1", "xgraph: 1\ninitializer: he_uniform")
+    analysed = loads(spec)
+    assert analysed.graph.initializer == "he_uniform"
+    limit_he = np.sqrt(6.0 / (3 * 3 * 3))
+    kernel = initial_weights(analysed, seed=0)["out/kernel"]
+    assert 0.9 * limit_he < np.abs(kernel).max() <= limit_he
+    glorot = initial_weights(analysed, seed=0, scheme="glorot_uniform")["out/kernel"]
+    assert np.abs(glorot).max() <= np.sqrt(6.0 / (3 * 3 * 3 + 3 * 3 * 4))

@@ -38,9 +38,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--init",
-        default=DEFAULT_INITIALIZER,
+        default=None,
         choices=KERNEL_INITIALIZERS,
-        help="kernel initialiser (default: %(default)s, as Keras)",
+        help=f"kernel initialiser; default: the spec's 'initializer', else {DEFAULT_INITIALIZER}"
+        " (Keras's)",
     )
     parser.add_argument(
         "--weights",

@@ -13,6 +13,7 @@ from functools import cached_property
 import networkx as nx
 
 from xgraph.errors import Location
+from xgraph.initializers import DEFAULT_INITIALIZER
 from xgraph.ops import REGISTRY, Attrs, OpDef
 
 
@@ -47,9 +48,15 @@ class Graph:
     """
 
     def __init__(
-        self, name: str, nodes: list[Node], inputs: tuple[str, ...], outputs: tuple[str, ...]
+        self,
+        name: str,
+        nodes: list[Node],
+        inputs: tuple[str, ...],
+        outputs: tuple[str, ...],
+        initializer: str = DEFAULT_INITIALIZER,
     ) -> None:
         self.name = name
+        self.initializer = initializer
         self.inputs = inputs
         self.outputs = outputs
         self.digraph = nx.DiGraph()
@@ -88,4 +95,4 @@ class Graph:
             needed |= nx.ancestors(self.digraph, name)
         kept = [node for node in self.nodes if node.name in needed]
         inputs = tuple(name for name in self.inputs if name in needed)
-        return Graph(self.name, kept, inputs, outputs)
+        return Graph(self.name, kept, inputs, outputs, self.initializer)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from xgraph.analysis import AnalysedGraph
-from xgraph.initializers import DEFAULT_INITIALIZER, KERNEL_INITIALIZERS
+from xgraph.initializers import KERNEL_INITIALIZERS
 from xgraph.ops.base import ParamSpec, Shape
 
 Weights = dict[str, np.ndarray]
@@ -69,9 +69,12 @@ def initial_value(param: ParamSpec, scheme: str, rng: np.random.Generator) -> np
 
 
 def initial_weights(
-    analysed: AnalysedGraph, seed: int | None = None, scheme: str = DEFAULT_INITIALIZER
+    analysed: AnalysedGraph, seed: int | None = None, scheme: str | None = None
 ) -> Weights:
-    """Every weight of the graph, keyed canonically, drawn from one seeded generator."""
+    """Every weight of the graph, keyed canonically, drawn from one seeded generator.
+
+    `scheme` names the kernel initialiser; by default the spec's (`initializer:`)."""
+    scheme = scheme or analysed.graph.initializer
     if scheme not in KERNEL_INITIALIZERS:
         raise ValueError(f"unknown initializer '{scheme}'")
     rng = np.random.default_rng(seed)

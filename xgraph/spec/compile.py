@@ -119,5 +119,5 @@ def compile_source(source: Source, overrides: Sequence[Override] = ()) -> Analys
     nodes = [checked_node(raw, source.where) for raw in expansion.nodes]
     inputs = tuple(node.name for node in nodes if node.op == "input")
     outputs = tuple(ref for ref, _ in expansion.outputs)
-    graph = Graph(expansion.name, nodes, inputs, outputs)
+    graph = Graph(expansion.name, nodes, inputs, outputs, expansion.initializer)
     return analyse(graph, expansion.params)

@@ -42,6 +42,7 @@ class Expansion:
     params: dict[str, Any]
     nodes: list[RawNode]
     outputs: list[tuple[str, Location]]
+    initializer: str
 
 
 class _Expander:
@@ -266,4 +267,4 @@ def expand(spec: Spec, where: SourceMap, overrides: list[Override]) -> Expansion
             (expander.resolve_name(ref, params, ("outputs", i)), where.value(("outputs", i)))
             for i, ref in enumerate(spec.outputs)
         ]
-    return Expansion(spec.name, params, expander.nodes, outputs)
+    return Expansion(spec.name, params, expander.nodes, outputs, spec.initializer)

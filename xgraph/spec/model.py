@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from xgraph.initializers import DEFAULT_INITIALIZER, KERNEL_INITIALIZERS
+
 SPEC_VERSION = 1
 
 Expression = Annotated[
@@ -102,3 +104,7 @@ class Spec(Strict):
     blocks: dict[str, BlockDecl] = Field(default_factory=dict)
     nodes: Annotated[list[Item], Field(min_length=1)]
     outputs: list[Reference] | None = Field(None, description="Default: the last node.")
+    initializer: Literal[KERNEL_INITIALIZERS] = Field(  # type: ignore[valid-type]
+        DEFAULT_INITIALIZER,
+        description="Kernel initialiser of both backends (biases 0, BN gamma 1, beta 0).",
+    )
