@@ -107,7 +107,7 @@ def test_torch_lowering_pads_asymmetric_same_explicitly(backends: dict) -> None:
     assert call.kwargs["padding"] == (0, 0)
 
 
-def test_spec_names_the_initializer_and_init_overrides_it(tmp_path) -> None:
+def test_spec_names_the_initializer_and_init_overrides_it() -> None:
     spec = one_op_spec("conv2d", "valid").replace("xgraph: 1", "xgraph: 1\ninitializer: he_uniform")
     analysed = loads(spec)
     assert analysed.graph.initializer == "he_uniform"
