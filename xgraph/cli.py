@@ -91,37 +91,12 @@ def _progress(message: str) -> None:
 
 
 def _load_for_build(args: argparse.Namespace):
-    """The analysed graph (restricted to --outputs) and its weights (--weights, or seeded)."""
-    from xgraph.api import load
-    from xgraph.init import initial_weights
+    from xgraph.api import load_with_weights
 
-    analysed = load(args.spec, args.overrides)
-    if args.weights:
-        from xgraph.weights.formats import read_weights
-
-        weights = read_weights(args.weights, analysed)
-    else:
-        weights = initial_weights(analysed, seed=args.seed, scheme=args.init)
-    if args.outputs:
-        analysed = analysed.with_outputs(_output_names(args.outputs, analysed))
-        kept = {node.name for node in analysed.graph.nodes}
-        weights = {key: value for key, value in weights.items() if key.split("/")[0] in kept}
-    return analysed, weights
-
-
-def _output_names(text: str, analysed) -> tuple[str, ...]:
-    from xgraph.errors import did_you_mean
-
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    for name in names:
-        if name not in analysed.graph:
-            raise SpecError(
-                f"--outputs: no node named '{name}'",
-                hint=did_you_mean(name, analysed.graph.digraph.nodes),
-            )
-    if not names:
+    outputs = [name.strip() for name in (args.outputs or "").split(",") if name.strip()]
+    if args.outputs is not None and not outputs:
         raise SpecError("--outputs needs at least one node name")
-    return names
+    return load_with_weights(args.spec, args.overrides, args.weights, args.seed, args.init, outputs)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -161,42 +136,21 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_parity(args: argparse.Namespace) -> int:
     from xgraph.backend import load_backend
     from xgraph.init import random_weights
-    from xgraph.parity import numeric_parity, param_parity
+    from xgraph.parity import check_numeric_parity, check_param_parity
 
     analysed, weights = _load_for_build(args)
-    names = [name.strip() for name in args.backends.split(",") if name.strip()]
-    backends = [load_backend(name) for name in names]
-    if args.numeric:
+    backends = [load_backend(name.strip()) for name in args.backends.split(",") if name.strip()]
+    if not args.numeric:
+        report = check_param_parity(analysed, weights, backends)
+    else:
         if len(backends) != 2:
             raise SpecError("--numeric compares exactly two backends")
+        seed = 0 if args.seed is None else args.seed
         if not args.weights:
-            weights = random_weights(analysed, seed=0 if args.seed is None else args.seed)
-        return _numeric_parity(args, analysed, weights, backends, numeric_parity)
-    counts = {b.name: b.node_param_counts(b.build(analysed, weights), analysed) for b in backends}
-    report = param_parity(analysed, counts)
-    print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())
-    return 0 if report.agrees else 1
-
-
-def _numeric_parity(args, analysed, weights, backends, numeric_parity) -> int:
-    """Same weights (by default random, BN statistics too) and input through both backends;
-    every node compared."""
-    import numpy as np
-
-    seed = 0 if args.seed is None else args.seed
-    every_node = tuple(n.name for n in analysed.graph.nodes if n.op != "input")
-    probed = analysed.with_outputs(every_node)
-    rng = np.random.default_rng(seed)
-    inputs = [
-        rng.normal(size=(args.batch, *shape)).astype(np.float32)
-        for shape in analysed.input_shapes()
-    ]
-    outputs = {}
-    for backend in backends:
-        _progress(f"running {backend.name} on every node")
-        values = backend.predict(backend.build(probed, weights), inputs)
-        outputs[backend.name] = dict(zip(every_node, values, strict=True))
-    report = numeric_parity(analysed, outputs, args.tol)
+            weights = random_weights(analysed, seed=seed)
+        report = check_numeric_parity(
+            analysed, weights, backends, args.tol, args.batch, seed, progress=_progress
+        )
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())
     return 0 if report.agrees else 1
 

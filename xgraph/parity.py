@@ -6,7 +6,7 @@ of the graph and with the other backends. Reports name every node that differs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,3 +202,38 @@ def numeric_parity(
             error = relative_error(candidate[node.name], reference[node.name])
             report.nodes.append(NodeError(node.name, node.op, error))
     return report
+
+
+def check_param_parity(
+    analysed: AnalysedGraph, weights: Mapping[str, np.ndarray], backends: list[Any]
+) -> ParityReport:
+    """Build every backend with `weights` and compare the counts read off the models."""
+    counts = {
+        b.name: b.node_param_counts(b.build(analysed, dict(weights)), analysed) for b in backends
+    }
+    return param_parity(analysed, counts)
+
+
+def check_numeric_parity(
+    analysed: AnalysedGraph,
+    weights: Mapping[str, np.ndarray],
+    backends: list[Any],
+    tolerance: float = 1e-4,
+    batch: int = 2,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda message: None,
+) -> NumericReport:
+    """Run one seeded input through two backends built with `weights`, returning every
+    node's output, and compare them node by node (the first backend is the reference)."""
+    every_node = tuple(n.name for n in analysed.graph.nodes if n.op != "input")
+    probed = analysed.with_outputs(every_node)
+    rng = np.random.default_rng(seed)
+    inputs = [
+        rng.normal(size=(batch, *shape)).astype(np.float32) for shape in analysed.input_shapes()
+    ]
+    outputs = {}
+    for backend in backends[:2]:
+        progress(f"running {backend.name} on every node")
+        values = backend.predict(backend.build(probed, dict(weights)), inputs)
+        outputs[backend.name] = dict(zip(every_node, values, strict=True))
+    return numeric_parity(analysed, outputs, tolerance)
