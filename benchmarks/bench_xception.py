@@ -21,6 +21,7 @@ import torch
 from xgraph.api import load
 from xgraph.backend import load_backend
 from xgraph.init import initial_weights
+from xgraph.passes.fold_batch_norm import fold_batch_norm
 
 SPEC = "specs/xception.yaml"
 
@@ -64,6 +65,9 @@ def main() -> None:
     torch_model, torch_build = timed(lambda: build_with(torch_backend))
     torch_model.eval()
     exported = torch_backend.export(torch_model, load(SPEC)).module()
+    analysed = load(SPEC)
+    folded_graph, folded_weights = fold_batch_norm(analysed, initial_weights(analysed, seed=0))
+    folded_model = torch_backend.build(folded_graph, folded_weights)
     nchw_model = build_with(torch_backend).to(memory_format=torch.contiguous_format).eval()
     nchw_model.channels_last = False
 
@@ -90,6 +94,12 @@ def main() -> None:
         (
             "xgraph torch build (default: channels_last inside)",
             median_seconds(torch_forward(torch_model, x_nchw), args.repeats),
+        )
+    )
+    rows.append(
+        (
+            "xgraph torch build, --fold-batch-norm",
+            median_seconds(torch_forward(folded_model, x_nchw), args.repeats),
         )
     )
     rows.append(

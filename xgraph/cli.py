@@ -106,6 +106,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     analysed, weights = _load_for_build(args)
+    if args.fold_batch_norm:
+        from xgraph.passes.fold_batch_norm import fold_batch_norm
+
+        analysed, weights = fold_batch_norm(analysed, weights)
     output = Path(args.output)
     backend = load_backend(args.backend)
     if output.suffix != backend.file_suffix:
@@ -203,6 +207,12 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--backend", required=True, help="torch (.pt2) or keras (.keras)")
     build.add_argument("-o", "--output", required=True, metavar="PATH")
     _add_model_options(build)
+    build.add_argument(
+        "--fold-batch-norm",
+        action="store_true",
+        help="fold BatchNorm into the conv or dense layer before it (inference only: faster, "
+        "same outputs, no longer trains like the spec)",
+    )
     build.set_defaults(handler=cmd_build)
 
     parity = commands.add_parser("parity", help="check that the backends build the same network")
