@@ -547,3 +547,66 @@ def test_load_reads_a_file_and_locates_nodes_in_it(tmp_path: Path) -> None:
     analysed = load(path)
     assert node(analysed, "stem").location == Location(str(path), 15, 5)
     assert analysed.name == "located"
+
+
+def test_or_gives_the_deciding_value_as_python_does() -> None:
+    analysed = compile_text(
+        dedent("""\
+            xgraph: 1
+            name: t
+            params: {a: {type: int, default: 0}, b: {type: int, default: 8}}
+            inputs: [{name: x, shape: [4]}]
+            nodes: [{name: d, op: dense, units: "${a or b}"}]
+        """)
+    )
+    assert analysed.shapes["d"] == (8,)
+
+
+def test_yaml_true_and_false_are_understood_inside_expressions() -> None:
+    text = dedent("""\
+        xgraph: 1
+        name: t
+        params: {p: {type: bool, default: true}}
+        inputs: [{name: x, shape: [4]}]
+        nodes:
+          - {name: d, op: dense, units: 2}
+          - {name: e, op: dense, units: 3, when: "${p == false}"}
+    """)
+    assert names(compile_text(text))[-1] == "d"
+    assert names(compile_text(text, "p=false"))[-1] == "e"
+
+
+def test_a_block_reaches_its_inputs_as_a_list_and_by_index() -> None:
+    analysed = compile_text(
+        dedent("""\
+            xgraph: 1
+            name: t
+            inputs: [{name: x, shape: [4, 4, 3]}]
+            blocks:
+              join:
+                nodes:
+                  - {name: "${name}_cat", op: concat, inputs: "${inputs}"}
+                  - {name: "${name}_add", op: add, inputs: ["${inputs[1]}", "${inputs[0]}"]}
+                  - {name: "${name}_out", op: concat, inputs: ["${name}_cat", "${name}_add"]}
+            nodes:
+              - {name: a, op: conv2d, filters: 2, kernel_size: 1}
+              - {name: b, op: conv2d, filters: 2, kernel_size: 1, inputs: x}
+              - {use: join, name: j, inputs: [a, b]}
+        """)
+    )
+    assert node(analysed, "j_cat").inputs == ("a", "b")
+    assert node(analysed, "j_add").inputs == ("b", "a")
+    assert analysed.shapes["j_out"] == (4, 4, 6)
+
+
+def test_input_shapes_take_expressions_per_axis() -> None:
+    analysed = compile_text(
+        dedent("""\
+            xgraph: 1
+            name: t
+            params: {h: {type: int, default: 6}}
+            inputs: [{name: x, shape: ["${h}", "${h * 2}", 3]}]
+            nodes: [{name: c, op: conv2d, filters: 2, kernel_size: 3}]
+        """)
+    )
+    assert analysed.shapes["x"] == (6, 12, 3)

@@ -17,6 +17,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
         prefix=f".{path.name}.", suffix="".join(path.suffixes), dir=path.parent
     )
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; outputs are ordinary files
     try:
         yield Path(temporary)
         os.replace(temporary, path)

@@ -106,9 +106,13 @@ def check_names(expansion: Expansion) -> None:
                     hint=did_you_mean(ref, seen),
                     notes=_trace(raw),
                 )
+    listed: set[str] = set()
     for ref, location in expansion.outputs:
         if ref not in seen:
             raise SpecError(f"output '{ref}' is not a node", location, hint=did_you_mean(ref, seen))
+        if ref in listed:
+            raise SpecError(f"output '{ref}' is listed twice", location)
+        listed.add(ref)
 
 
 def compile_source(source: Source, overrides: Sequence[Override] = ()) -> AnalysedGraph:

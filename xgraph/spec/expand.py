@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xgraph.errors import Location, SpecError, did_you_mean
-from xgraph.spec.expressions import ExpressionError, resolve
+from xgraph.spec.expressions import ExpressionError, has_expression, resolve
 from xgraph.spec.model import NodeItem, Spec, UseItem
 from xgraph.spec.params import Override, bind_params
 from xgraph.spec.source import PathKey, SourceMap
 
 MAX_NODES = 100_000
+BLOCK_BOUND_NAMES = ("name", "input", "inputs")  # bound in every block instance's scope
 NODE_KEYS = {"op", "name", "inputs", "when"}
 
 
@@ -83,6 +84,11 @@ class _Expander:
     def references(
         self, value: Any, scope: Mapping[str, Any], path: PathKey
     ) -> tuple[tuple[str, ...], tuple[Location, ...]]:
+        if isinstance(value, str) and has_expression(value):
+            resolved = self.resolve(value, scope, path)
+            if isinstance(resolved, list):  # `inputs: "${inputs}"` inside a block
+                names = tuple(self.resolve_name(v, scope, path) for v in resolved)
+                return names, tuple(self.where.value(path) for _ in names)
         if isinstance(value, list):
             paths = [(*path, i) for i in range(len(value))]
             names = tuple(self.resolve_name(v, scope, p) for v, p in zip(value, paths, strict=True))
@@ -195,6 +201,11 @@ class _Expander:
                     f"'repeat' must be a whole number >= 0, got {count!r}",
                     self.where.value((*path, "repeat")),
                 )
+            if count > MAX_NODES:  # even a block that adds no nodes must not loop for ever
+                raise SpecError(
+                    f"'repeat' is {count}, more than the limit of {MAX_NODES}",
+                    self.where.value((*path, "repeat")),
+                )
         inputs: tuple[str, ...] | None = None
         if item.inputs is not None:
             inputs, _ = self.references(item.inputs, scope, (*path, "inputs"))
@@ -218,6 +229,7 @@ class _Expander:
                 (*block_path, "params"),
                 f"block '{item.use}'",
                 site=location,
+                reserved=BLOCK_BOUND_NAMES,
             )
             inner = {
                 **self.params,

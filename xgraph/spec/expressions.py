@@ -24,6 +24,9 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
 }
+# YAML spellings a spec author naturally writes inside ${...} too.
+_YAML_CONSTANTS = {"true": True, "false": False, "null": None}
+
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
@@ -56,6 +59,8 @@ def _evaluate(node: ast.AST, scope: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Constant) and node.value is None:
         return None
     if isinstance(node, ast.Name):
+        if node.id not in scope and node.id in _YAML_CONSTANTS:
+            return _YAML_CONSTANTS[node.id]
         if node.id not in scope:
             raise ExpressionError(f"unknown parameter '{node.id}'", unknown_name=node.id)
         return scope[node.id]
@@ -70,9 +75,20 @@ def _evaluate(node: ast.AST, scope: Mapping[str, Any]) -> Any:
         if isinstance(node.op, ast.Add) and isinstance(left, str) and isinstance(right, str):
             return left + right
         return _BINARY[type(node.op)](_number(left), _number(right))
-    if isinstance(node, ast.BoolOp):
-        values = (_evaluate(v, scope) for v in node.values)
-        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.BoolOp):  # Python's meaning: the deciding value, not a bool
+        value = None
+        for operand in node.values:
+            value = _evaluate(operand, scope)
+            if bool(value) != isinstance(node.op, ast.And):
+                return value
+        return value
+    if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
+        container, index = _evaluate(node.value, scope), _evaluate(node.slice, scope)
+        if not isinstance(container, list | str) or not isinstance(index, int):
+            raise ExpressionError(f"'{ast.unparse(node)}': only lists are indexed, by integers")
+        if not -len(container) <= index < len(container):
+            raise ExpressionError(f"'{ast.unparse(node)}': index {index} is out of range")
+        return container[index]
     if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
         left = _evaluate(node.left, scope)
         for op, comparator in zip(node.ops, node.comparators, strict=True):
@@ -103,6 +119,8 @@ def evaluate(source: str, scope: Mapping[str, Any]) -> Any:
         return _evaluate(tree, scope)
     except ZeroDivisionError:
         raise ExpressionError(f"division by zero in '{source.strip()}'") from None
+    except TypeError:  # comparing or combining values of different kinds: "avg" < 3
+        raise ExpressionError(f"'{source.strip()}' mixes values of different types") from None
 
 
 def substitute(value: str, scope: Mapping[str, Any]) -> Any:

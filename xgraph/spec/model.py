@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from xgraph.initializers import DEFAULT_INITIALIZER, KERNEL_INITIALIZERS
 
@@ -37,12 +37,18 @@ class ParamDecl(Strict):
     max: float | None = None
     doc: str = ""
 
+    @model_validator(mode="after")
+    def _bounds_are_numeric(self) -> ParamDecl:
+        if (self.min is not None or self.max is not None) and self.type not in ("int", "float"):
+            raise ValueError(f"'min' and 'max' apply to int and float parameters, not {self.type}")
+        return self
+
 
 class InputDecl(Strict):
     """A model input: its name and the shape of one example, (H, W, C), batch implicit."""
 
     name: str
-    shape: list[int] | Expression
+    shape: list[int | Expression] | Expression
 
 
 class NodeItem(BaseModel):
@@ -103,7 +109,9 @@ class Spec(Strict):
     inputs: Annotated[list[InputDecl], Field(min_length=1)]
     blocks: dict[str, BlockDecl] = Field(default_factory=dict)
     nodes: Annotated[list[Item], Field(min_length=1)]
-    outputs: list[Reference] | None = Field(None, description="Default: the last node.")
+    outputs: Annotated[list[Reference], Field(min_length=1)] | None = Field(
+        None, description="Default: the last node."
+    )
     initializer: Literal[KERNEL_INITIALIZERS] = Field(  # type: ignore[valid-type]
         DEFAULT_INITIALIZER,
         description="Kernel initialiser of both backends (biases 0, BN gamma 1, beta 0).",

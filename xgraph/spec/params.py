@@ -83,12 +83,21 @@ def bind_params(
     base: PathKey,
     what: str,
     site: Location | None = None,
+    reserved: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Parameter values: the given ones checked against their declarations, then defaults.
 
     The declarations are found in the source at `base`; `site` is where a block is
     instantiated, the place to fix when it leaves out a parameter without a default.
     """
+    for name in decls:
+        if not name.isidentifier() or name in reserved:
+            reason = (
+                f"is bound by {what} itself"
+                if name.isidentifier()
+                else "is not a name an expression can use (letters, digits and '_')"
+            )
+            raise SpecError(f"parameter name '{name}' {reason}", where.key((*base, name)))
     values: dict[str, Any] = {}
     for name, (value, location) in given.items():
         if name not in decls:

@@ -262,7 +262,7 @@ def load_yaml(path: str | Path) -> Source:
         size = path.stat().st_size
         if size > MAX_SOURCE_BYTES:
             raise SpecError(
-                f"file is {size // 1024} KiB, larger than the {MAX_SOURCE_BYTES // 1024} KiB limit",
+                f"file is {size:,} bytes, larger than the {MAX_SOURCE_BYTES:,}-byte limit",
                 Location(name, 1, 1),
             )
         raw = path.read_bytes()
