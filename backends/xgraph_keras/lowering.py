@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
-from xgraph.lowering import LayerCall
+from xgraph.lowering import LayerCall, lowering_table
 
 LAYERS = "keras.layers"
 
@@ -123,21 +123,4 @@ def lower_zero_pad2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
     return [_layer(node, "ZeroPadding2D", padding=node.attrs.padding)]
 
 
-LOWERINGS: dict[str, Lowering] = {
-    "input": lower_input,
-    "conv2d": lower_conv2d,
-    "depthwise_conv2d": lower_depthwise_conv2d,
-    "separable_conv2d": lower_separable_conv2d,
-    "batch_norm": lower_batch_norm,
-    "activation": lower_activation,
-    "max_pool2d": lower_max_pool2d,
-    "avg_pool2d": lower_avg_pool2d,
-    "global_avg_pool": lower_global_avg_pool,
-    "global_max_pool": lower_global_max_pool,
-    "dense": lower_dense,
-    "flatten": lower_flatten,
-    "dropout": lower_dropout,
-    "add": lower_add,
-    "concat": lower_concat,
-    "zero_pad2d": lower_zero_pad2d,
-}
+LOWERINGS: dict[str, Lowering] = lowering_table(globals())

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
-from xgraph.lowering import LayerCall
+from xgraph.lowering import LayerCall, lowering_table
 from xgraph.ops.windows import resolve_padding
 
 NN = "torch.nn"
@@ -46,14 +46,15 @@ def lower_input(analysed: AnalysedGraph, node: Node) -> None:
     return None
 
 
-def lower_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
+def _convolution(analysed: AnalysedGraph, node: Node, cls: str, **kwargs: object) -> LayerCall:
+    """The arguments every convolution shares: window, padding, bias, fused activation."""
     a = node.attrs
     return LayerCall(
         LAYERS,
-        "Conv2d",
+        cls,
         {
             "in_channels": _channels(analysed, node),
-            "out_channels": a.filters,
+            **kwargs,
             "kernel_size": a.kernel_size,
             "stride": a.strides,
             "dilation": a.dilation_rate,
@@ -64,42 +65,29 @@ def lower_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
     )
 
 
+def lower_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return _convolution(analysed, node, "Conv2d", out_channels=node.attrs.filters)
+
+
 def lower_depthwise_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
-    a = node.attrs
     channels = _channels(analysed, node)
-    return LayerCall(
-        LAYERS,
+    return _convolution(
+        analysed,
+        node,
         "Conv2d",
-        {
-            "in_channels": channels,
-            "out_channels": channels * a.depth_multiplier,
-            "kernel_size": a.kernel_size,
-            "stride": a.strides,
-            "dilation": a.dilation_rate,
-            **_padding(analysed, node, a.kernel_size, a.strides, a.dilation_rate),
-            "groups": channels,
-            "bias": a.use_bias,
-            "activation": a.activation,
-        },
+        out_channels=channels * node.attrs.depth_multiplier,
+        groups=channels,
     )
 
 
 def lower_separable_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
     a = node.attrs
-    return LayerCall(
-        LAYERS,
+    return _convolution(
+        analysed,
+        node,
         "SeparableConv2d",
-        {
-            "in_channels": _channels(analysed, node),
-            "out_channels": a.filters,
-            "kernel_size": a.kernel_size,
-            "stride": a.strides,
-            "dilation": a.dilation_rate,
-            **_padding(analysed, node, a.kernel_size, a.strides, a.dilation_rate),
-            "depth_multiplier": a.depth_multiplier,
-            "bias": a.use_bias,
-            "activation": a.activation,
-        },
+        out_channels=a.filters,
+        depth_multiplier=a.depth_multiplier,
     )
 
 
@@ -191,21 +179,4 @@ def lower_zero_pad2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
     return LayerCall(NN, "ZeroPad2d", {"padding": (left, right, top, bottom)})
 
 
-LOWERINGS: dict[str, Lowering] = {
-    "input": lower_input,
-    "conv2d": lower_conv2d,
-    "depthwise_conv2d": lower_depthwise_conv2d,
-    "separable_conv2d": lower_separable_conv2d,
-    "batch_norm": lower_batch_norm,
-    "activation": lower_activation,
-    "max_pool2d": lower_max_pool2d,
-    "avg_pool2d": lower_avg_pool2d,
-    "global_avg_pool": lower_global_avg_pool,
-    "global_max_pool": lower_global_max_pool,
-    "dense": lower_dense,
-    "flatten": lower_flatten,
-    "dropout": lower_dropout,
-    "add": lower_add,
-    "concat": lower_concat,
-    "zero_pad2d": lower_zero_pad2d,
-}
+LOWERINGS: dict[str, Lowering] = lowering_table(globals())
