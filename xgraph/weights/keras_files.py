@@ -89,6 +89,8 @@ def _layers_legacy(h5: Any, source: str) -> list[FileLayer]:
     layers = []
     for raw_name in root.attrs["layer_names"]:
         name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
+        if name not in root:
+            raise SpecError(f"{source}: layer '{name}' is listed in 'layer_names' but has no group")
         group = root[name]
         weight_names = [
             w.decode() if isinstance(w, bytes) else str(w)
@@ -96,6 +98,12 @@ def _layers_legacy(h5: Any, source: str) -> list[FileLayer]:
         ]
         if not weight_names:
             continue
+        absent = [w for w in weight_names if w not in group]
+        if absent:
+            raise SpecError(
+                f"{source}: layer '{name}' lists weights the file does not hold: "
+                f"{', '.join(absent)}"
+            )
         arrays = [np.asarray(group[w]) for w in weight_names]
         kind = _kind_from_weight_names(weight_names, arrays)
         if kind is None:

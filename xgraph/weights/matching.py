@@ -4,10 +4,15 @@ By name first; then, for layers Keras named automatically (`conv2d_3`) or keyed 
 (Keras 3 `.weights.h5`), by structure: the op kind and the weight shapes, in Keras's layer
 order. Every shape is checked, and anything left over on either side fails the whole load,
 so nothing loads partially or silently wrong.
+
+Automatic names are never matched by name, even to a node of the same name: Keras numbers
+them per session, Keras 2 from 1 and Keras 3 from 0, so a file's `conv2d_1` may be the
+graph's `conv2d` (the first convolution) and the graph's `conv2d_1` another layer.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +35,22 @@ class FileLayer:
     names: list[str] = field(default_factory=list)  # the weights' own names, if the file has them
 
 
+# The Keras class of each op, as Keras names its layers automatically: `batch_normalization_3`.
+_KERAS_AUTO_NAMES = {
+    "conv2d": "conv2d",
+    "depthwise_conv2d": "depthwise_conv2d",
+    "separable_conv2d": "separable_conv2d",
+    "batch_norm": "batch_normalization",
+    "dense": "dense",
+}
+
+
+def _named_by_keras(layer: FileLayer) -> bool:
+    """Whether the layer's name is one Keras gave it automatically, a class and a number."""
+    cls = _KERAS_AUTO_NAMES.get(layer.kind)
+    return bool(layer.name and cls and re.fullmatch(rf"{cls}(_\d+)?", layer.name))
+
+
 def _shapes(arrays: list[np.ndarray]) -> str:
     return ", ".join(format_shape(a.shape) for a in arrays) or "no weights"
 
@@ -45,7 +66,7 @@ def match_layers(analysed: AnalysedGraph, layers: list[FileLayer], source: str) 
     assigned: dict[str, FileLayer] = {}
     positional: list[FileLayer] = []
     for layer in layers:
-        if layer.name in expected and layer.name not in assigned:
+        if layer.name in expected and layer.name not in assigned and not _named_by_keras(layer):
             assigned[layer.name] = layer
         else:
             positional.append(layer)
@@ -78,16 +99,61 @@ def match_layers(analysed: AnalysedGraph, layers: list[FileLayer], source: str) 
     return weights
 
 
+Signature = tuple[tuple[int, ...], ...]
+
+# Aligning n nodes with m weight groups costs n * m steps; beyond this, reports list both
+# sides as they are.
+_ALIGN_LIMIT = 1_000_000
+
+
+def _unpaired(left: list[Signature], right: list[Signature]) -> tuple[list[int], list[int]]:
+    """Indices on each side left over by the longest in-order pairing of equal shapes (a
+    longest common subsequence): what a file lacks, or has too many of, by structure."""
+    rows, cols = len(left), len(right)
+    if rows * cols > _ALIGN_LIMIT:
+        return list(range(rows)), list(range(cols))
+    # best[i][j]: the most pairs left[i:] and right[j:] can make
+    best = [[0] * (cols + 1) for _ in range(rows + 1)]
+    for i in range(rows - 1, -1, -1):
+        for j in range(cols - 1, -1, -1):
+            best[i][j] = (
+                best[i + 1][j + 1] + 1
+                if left[i] == right[j]
+                else max(best[i + 1][j], best[i][j + 1])
+            )
+    lone_left: list[int] = []
+    lone_right: list[int] = []
+    i = j = 0
+    while i < rows and j < cols:
+        if left[i] == right[j]:
+            i, j = i + 1, j + 1
+        elif best[i + 1][j] >= best[i][j + 1]:
+            lone_left.append(i)
+            i += 1
+        else:
+            lone_right.append(j)
+            j += 1
+    return lone_left + list(range(i, rows)), lone_right + list(range(j, cols))
+
+
 def _mismatch_report(
     analysed: AnalysedGraph, source: str, kind: str, nodes: list[str], found: list[FileLayer]
 ) -> SpecError:
+    """The nodes and weight groups that pair with nothing, when their counts differ."""
+    wanted = [tuple(p.shape for p in analysed.counts[name].params) for name in nodes]
+    have = [tuple(tuple(a.shape) for a in layer.arrays) for layer in found]
+    lone_nodes, lone_layers = _unpaired(wanted, have)
     notes = []
-    for name in nodes[:8]:
-        shapes = _shapes([np.empty(p.shape) for p in analysed.counts[name].params])
-        notes.append(f"node without weights: {name} ({kind}) expects {shapes}")
-    for layer in found[:8]:
-        notes.append(f"weights without a node: {layer.where or kind} has {_shapes(layer.arrays)}")
-    hidden = max(len(nodes) - 8, 0) + max(len(found) - 8, 0)
+    for i in lone_nodes[:8]:
+        note = f"node without weights: {nodes[i]} ({kind}) expects {_shapes_of(wanted[i])}"
+        alike = [name for j, name in enumerate(nodes) if j != i and wanted[j] == wanted[i]]
+        if alike:
+            more = ", ..." if len(alike) > 3 else ""
+            note += f" (or another node of these shapes: {', '.join(alike[:3])}{more})"
+        notes.append(note)
+    for j in lone_layers[:8]:
+        notes.append(f"weights without a node: {found[j].where or kind} has {_shapes_of(have[j])}")
+    hidden = max(len(lone_nodes) - 8, 0) + max(len(lone_layers) - 8, 0)
     if hidden:
         notes.append(f"... and {hidden} more")
     return SpecError(
@@ -96,3 +162,7 @@ def _mismatch_report(
         hint="is the file from this architecture, with the same --set parameters?",
         notes=notes,
     )
+
+
+def _shapes_of(signature: Signature) -> str:
+    return ", ".join(format_shape(shape) for shape in signature) or "no weights"
