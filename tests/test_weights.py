@@ -324,6 +324,20 @@ def test_state_dict_with_an_extra_key(
     assert "unexpected: head.weight" in err
 
 
+def test_state_dict_missing_a_key_names_the_torch_key(
+    good_files: dict[str, Path], run_cli: CliRunner, tmp_path: Path
+) -> None:
+    state = torch_state(good_files["pt"])
+    del state["block4_sepconv1_bn.running_var"]
+    bad = tmp_path / "bad.pth"
+    torch.save(state, bad)
+    err = rejected(run_cli, tmp_path, bad)
+    assert "1 tensor(s) of 'xception' are not in the state dict" in err
+    assert (
+        "missing: block4_sepconv1_bn.running_var (canonical block4_sepconv1_bn/moving_variance)"
+    ) in err
+
+
 def test_state_dict_with_a_wrong_shape(
     good_files: dict[str, Path], run_cli: CliRunner, tmp_path: Path
 ) -> None:
@@ -363,7 +377,7 @@ def test_conversion_to_an_unknown_extension(
         "weights", XCEPTION, "--from", good_files["pt"], "-o", out, "--set", SMALL_INPUT
     )
     assert result.code == 2
-    assert "cannot write 'out.onnx': use one of .safetensors, .pt, .weights.h5" in result.err
+    assert "cannot write 'out.onnx': use one of .safetensors, .pt, .pth, .weights.h5" in result.err
     assert not out.exists()
 
 

@@ -103,6 +103,7 @@ class TorchBackend:
         ):
             raise SpecError(f"{path}: not a state dict (a mapping of names to tensors)")
         weights: Weights = {}
+        missing: list[str] = []
         used = set()
         for node in analysed.graph.nodes:
             multiplier = getattr(node.attrs, "depth_multiplier", 1)
@@ -110,6 +111,7 @@ class TorchBackend:
                 slot = SLOTS[node.op][param.name]
                 key = f"{node.name}.{slot.attribute}"
                 if key not in state:
+                    missing.append(f"{key} (canonical {weight_key(node.name, param.name)})")
                     continue
                 used.add(key)
                 value = state[key].detach().cpu().numpy()
@@ -120,6 +122,12 @@ class TorchBackend:
                         f"needs {tuple(wanted)} in torch's layout"
                     )
                 weights[weight_key(node.name, param.name)] = slot.from_torch(value, multiplier)
+        if missing:
+            raise SpecError(
+                f"{path}: {len(missing)} tensor(s) of '{analysed.name}' are not in the state dict",
+                notes=[f"missing: {entry}" for entry in missing[:8]],
+                hint="is the file from this architecture, with the same --set parameters?",
+            )
         unknown = [k for k in state if k not in used and not k.endswith("num_batches_tracked")]
         if unknown:
             raise SpecError(

@@ -11,7 +11,7 @@ from xgraph.init import Weights
 from xgraph.weights.canonical import check_complete, read_canonical, write_canonical
 
 READABLE = (".safetensors", ".pt", ".pth", ".keras", ".weights.h5", ".h5")
-WRITABLE = (".safetensors", ".pt", ".weights.h5")
+WRITABLE = (".safetensors", ".pt", ".pth", ".weights.h5")
 
 
 def _suffix(path: Path) -> str:
@@ -46,7 +46,7 @@ def write_weights(path: str | Path, analysed: AnalysedGraph, weights: Weights) -
     weights = check_complete(analysed, weights, "weights")
     if suffix == ".safetensors":
         write_canonical(path, analysed, weights)
-    elif suffix == ".pt":
+    elif suffix in (".pt", ".pth"):
         from xgraph.backend import load_backend
 
         load_backend("torch").write_state_dict(path, analysed, weights)
