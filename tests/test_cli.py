@@ -44,6 +44,17 @@ def test_validate_takes_several_specs_and_overrides(
     assert result.out.count("ok (133 nodes, 20,861,480 parameters)") == 2
 
 
+def test_validate_reports_every_bad_spec_and_still_checks_the_rest(
+    run_cli: CliRunner, xception_path: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("xgraph: 1\nname: t\ninputs: [{name: x, shape: [4]}]\nnodes: [{op: relu}]\n")
+    result = run_cli("validate", bad, xception_path, bad)
+    assert result.code == 2
+    assert result.err.count(f"{bad}:4:14: error: unknown op 'relu'") == 2
+    assert result.out == f"{xception_path}: ok (134 nodes, 22,910,480 parameters)\n"
+
+
 def test_summary_table_ends_with_the_totals(run_cli: CliRunner, xception_path: Path) -> None:
     result = run_cli("summary", xception_path)
     assert result.code == 0

@@ -58,10 +58,18 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     from xgraph.api import load
 
-    for spec in args.specs:
-        analysed = load(spec, args.overrides)
+    failed = 0
+    for spec in args.specs:  # report every file, not only the first bad one
+        try:
+            analysed = load(spec, args.overrides)
+        except SpecError as exc:
+            if args.debug:
+                raise
+            print(exc.format(), file=sys.stderr)
+            failed += 1
+            continue
         print(f"{spec}: ok ({len(analysed.graph)} nodes, {analysed.total_params:,} parameters)")
-    return 0
+    return 2 if failed else 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:

@@ -96,5 +96,6 @@ def render(analysed: AnalysedGraph, output: Path) -> None:
         timeout=120,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"dot failed: {result.stderr.decode(errors='replace')}")
+        message = result.stderr.decode(errors="replace").strip()
+        raise SpecError(f"Graphviz's dot could not draw '{output.name}': {message}")
     write_atomically(output, result.stdout)

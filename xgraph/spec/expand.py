@@ -13,7 +13,7 @@ from typing import Any
 from xgraph.errors import Location, SpecError, did_you_mean
 from xgraph.spec.expressions import ExpressionError, has_expression, resolve
 from xgraph.spec.model import NodeItem, Spec, UseItem
-from xgraph.spec.params import Override, bind_params
+from xgraph.spec.params import Argument, Override, bind_params
 from xgraph.spec.source import PathKey, SourceMap
 
 MAX_NODES = 100_000
@@ -216,9 +216,10 @@ class _Expander:
             if block_inputs[0] is None:
                 raise SpecError(f"block instance '{name}' has no input: give it 'inputs'", location)
             given = {
-                key: (
+                key: Argument(
                     self.resolve(value, outer, (*path, "args", key)),
                     self.where.value((*path, "args", key)),
+                    self.where.key((*path, "args", key)),
                 )
                 for key, value in item.args.items()
             }
@@ -252,7 +253,7 @@ class _Expander:
 
 def expand(spec: Spec, where: SourceMap, overrides: list[Override]) -> Expansion:
     """Resolve parameters (defaults, then `--set` overrides) and flatten the spec into nodes."""
-    given = {o.name: (o.value, o.location) for o in overrides}
+    given = {o.name: o.argument for o in overrides}
     params = bind_params(spec.params, given, where, ("params",), f"spec '{spec.name}'")
     expander = _Expander(spec, where, params)
     for index, decl in enumerate(spec.inputs):

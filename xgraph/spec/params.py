@@ -14,12 +14,27 @@ from xgraph.spec.source import PathKey, SourceMap
 
 
 @dataclass(frozen=True)
+class Argument:
+    """A value given for a parameter, where it was written, and where its name was."""
+
+    value: Any
+    location: Location
+    name_location: Location
+
+
+@dataclass(frozen=True)
 class Override:
     """One `--set NAME=VALUE`: the value read as YAML, and where it was written."""
 
     name: str
     value: Any
     location: Location
+
+    @property
+    def argument(self) -> Argument:
+        return Argument(
+            self.value, self.location, Location(self.location.file, self.location.line, 1)
+        )
 
 
 def parse_overrides(assignments: Sequence[str]) -> list[Override]:
@@ -78,7 +93,7 @@ def check_param_value(name: str, decl: ParamDecl, value: Any) -> Any:
 
 def bind_params(
     decls: Mapping[str, ParamDecl],
-    given: Mapping[str, tuple[Any, Location]],
+    given: Mapping[str, Argument],
     where: SourceMap,
     base: PathKey,
     what: str,
@@ -99,12 +114,13 @@ def bind_params(
             )
             raise SpecError(f"parameter name '{name}' {reason}", where.key((*base, name)))
     values: dict[str, Any] = {}
-    for name, (value, location) in given.items():
+    for name, argument in given.items():
+        value, location = argument.value, argument.location
         if name not in decls:
             known = ", ".join(decls) or "none"
             raise SpecError(
                 f"unknown parameter '{name}' for {what} (parameters: {known})",
-                location,
+                argument.name_location,
                 hint=did_you_mean(name, decls),
             )
         try:
