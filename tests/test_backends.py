@@ -95,7 +95,7 @@ def test_default_initialisation_is_keras_glorot_uniform() -> None:
 def test_torch_lowering_translates_keras_batch_norm_terms(backends: dict) -> None:
     analysed = loads(one_op_spec("batch_norm", "default"))
     call = backends["torch"].lower(analysed, analysed.graph["out"])
-    assert (call.cls, call.kwargs["eps"], call.kwargs["momentum"]) == ("BatchNorm2d", 1e-3, 0.01)
+    assert (call.cls, call.kwargs["eps"], call.kwargs["momentum"]) == ("BatchNorm", 1e-3, 0.01)
     (keras_call,) = backends["keras"].lower(analysed, analysed.graph["out"])
     assert (keras_call.kwargs["epsilon"], keras_call.kwargs["momentum"]) == (1e-3, 0.99)
 

@@ -127,7 +127,9 @@ class GlobalPool(nn.Module):
 
 
 class BatchNorm(nn.modules.batchnorm._BatchNorm):
-    """BatchNorm over dim 1 for any rank, with Keras's separate `center` and `scale`."""
+    """Keras's BatchNormalization over dim 1, for any rank: separate `center` and `scale`,
+    and in training the moving variance follows the biased batch variance, as Keras's does
+    (torch's own BatchNorm uses the unbiased one), so both frameworks train alike."""
 
     def __init__(
         self,
@@ -144,6 +146,26 @@ class BatchNorm(nn.modules.batchnorm._BatchNorm):
     def _check_input_dim(self, input: torch.Tensor) -> None:
         if input.dim() < 2:
             raise ValueError(f"expected a batched input of at least 2 dims, got {input.dim()}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        reduce = [0, *range(2, x.dim())]
+        mean = x.mean(dim=reduce)
+        variance = x.var(dim=reduce, unbiased=False)
+        with torch.no_grad():
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(variance, self.momentum)
+            self.num_batches_tracked += 1
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        y = (x - mean.view(shape)) * torch.rsqrt(variance.view(shape) + self.eps)
+        if self.weight is not None:
+            y = y * self.weight.view(shape)
+        if self.bias is not None:
+            y = y + self.bias.view(shape)
+        return y
 
 
 class Linear(nn.Linear):

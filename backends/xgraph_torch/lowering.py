@@ -94,10 +94,17 @@ def lower_separable_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
 def lower_batch_norm(analysed: AnalysedGraph, node: Node) -> LayerCall:
     a = node.attrs
     shape = analysed.input_shape_of(node)[0]
-    common = {"num_features": shape[-1], "eps": a.epsilon, "momentum": round(1.0 - a.momentum, 12)}
-    if a.center and a.scale:
-        return LayerCall(NN, "BatchNorm2d" if len(shape) == 3 else "BatchNorm1d", common)
-    return LayerCall(LAYERS, "BatchNorm", {**common, "center": a.center, "scale": a.scale})
+    return LayerCall(
+        LAYERS,
+        "BatchNorm",
+        {
+            "num_features": shape[-1],
+            "eps": a.epsilon,
+            "momentum": round(1.0 - a.momentum, 12),  # Keras's decay m is torch's 1 - m
+            "center": a.center,
+            "scale": a.scale,
+        },
+    )
 
 
 _ACTIVATION_CLASSES = {
