@@ -20,16 +20,11 @@ from typing import Any
 import numpy as np
 
 from xgraph.errors import SpecError
+from xgraph.weights.keras_order import KERAS_CLASSES
 from xgraph.weights.matching import FileLayer
 
 # Keras class (snake_case, as Keras 3 keys it) -> xgraph op
-KERAS_KINDS = {
-    "conv2d": "conv2d",
-    "depthwise_conv2d": "depthwise_conv2d",
-    "separable_conv2d": "separable_conv2d",
-    "batch_normalization": "batch_norm",
-    "dense": "dense",
-}
+KERAS_KINDS = {cls: op for op, cls in KERAS_CLASSES.items()}
 _CLASS_KEY = re.compile(r"^(?P<cls>.+?)(?:_(?P<index>\d+))?$")
 
 

@@ -10,6 +10,16 @@ from __future__ import annotations
 
 from xgraph.graph import Graph, Node
 
+# The Keras layer class of each op with weights, in the snake_case Keras uses for automatic
+# names and for `.weights.h5` keys: `batch_normalization_3`.
+KERAS_CLASSES = {
+    "conv2d": "conv2d",
+    "depthwise_conv2d": "depthwise_conv2d",
+    "separable_conv2d": "separable_conv2d",
+    "batch_norm": "batch_normalization",
+    "dense": "dense",
+}
+
 
 def _keras_layers_before(node: Node) -> int:
     """Layers the keras backend makes for a node: a conv with explicit padding amounts is

@@ -21,7 +21,7 @@ from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
 from xgraph.init import Weights, weight_key
 from xgraph.ops.base import format_shape
-from xgraph.weights.keras_order import keras_layer_order
+from xgraph.weights.keras_order import KERAS_CLASSES, keras_layer_order
 
 
 @dataclass
@@ -35,19 +35,9 @@ class FileLayer:
     names: list[str] = field(default_factory=list)  # the weights' own names, if the file has them
 
 
-# The Keras class of each op, as Keras names its layers automatically: `batch_normalization_3`.
-_KERAS_AUTO_NAMES = {
-    "conv2d": "conv2d",
-    "depthwise_conv2d": "depthwise_conv2d",
-    "separable_conv2d": "separable_conv2d",
-    "batch_norm": "batch_normalization",
-    "dense": "dense",
-}
-
-
 def _named_by_keras(layer: FileLayer) -> bool:
     """Whether the layer's name is one Keras gave it automatically, a class and a number."""
-    cls = _KERAS_AUTO_NAMES.get(layer.kind)
+    cls = KERAS_CLASSES.get(layer.kind)
     return bool(layer.name and cls and re.fullmatch(rf"{cls}(_\d+)?", layer.name))
 
 
