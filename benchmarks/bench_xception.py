@@ -78,42 +78,21 @@ def main() -> None:
 
         return run
 
-    rows = [
+    runs = [
         (
             "keras.applications.Xception, predict_on_batch",
-            median_seconds(lambda: reference.predict_on_batch(x_nhwc), args.repeats),
-        )
-    ]
-    rows.append(
-        (
-            "xgraph keras build, predict_on_batch",
-            median_seconds(lambda: keras_model.predict_on_batch(x_nhwc), args.repeats),
-        )
-    )
-    rows.append(
-        (
-            "xgraph torch build (default: channels_last inside)",
-            median_seconds(torch_forward(torch_model, x_nchw), args.repeats),
-        )
-    )
-    rows.append(
-        (
-            "xgraph torch build, --fold-batch-norm",
-            median_seconds(torch_forward(folded_model, x_nchw), args.repeats),
-        )
-    )
-    rows.append(
+            lambda: reference.predict_on_batch(x_nhwc),
+        ),
+        ("xgraph keras build, predict_on_batch", lambda: keras_model.predict_on_batch(x_nhwc)),
+        ("xgraph torch build (default: channels_last inside)", torch_forward(torch_model, x_nchw)),
+        ("xgraph torch build, --fold-batch-norm", torch_forward(folded_model, x_nchw)),
         (
             "xgraph torch build, kept NCHW (contiguous) throughout",
-            median_seconds(torch_forward(nchw_model, x_nchw), args.repeats),
-        )
-    )
-    rows.append(
-        (
-            "xgraph torch build, exported .pt2 program",
-            median_seconds(torch_forward(exported, x_nchw), args.repeats),
-        )
-    )
+            torch_forward(nchw_model, x_nchw),
+        ),
+        ("xgraph torch build, exported .pt2 program", torch_forward(exported, x_nchw)),
+    ]
+    rows = [(what, median_seconds(run, args.repeats)) for what, run in runs]
 
     anchor = rows[0][1]
     print(

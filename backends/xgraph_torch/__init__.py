@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,11 +50,8 @@ class TorchBackend:
         return model.to(memory_format=torch.channels_last).eval()
 
     def _tensor(self, model: GraphModule, node: str, attribute: str) -> torch.Tensor:
-        return (
-            model.get_submodule(node).get_parameter(attribute)
-            if attribute in dict(model.get_submodule(node).named_parameters())
-            else model.get_submodule(node).get_buffer(attribute)
-        )
+        """A node's parameter or buffer by its dotted path (`depthwise.weight`)."""
+        return functools.reduce(getattr, attribute.split("."), model.get_submodule(node))
 
     def set_weights(self, model: GraphModule, analysed: AnalysedGraph, weights: Weights) -> None:
         with torch.no_grad():
@@ -153,7 +151,7 @@ class TorchBackend:
 
     def example_inputs(self, analysed: AnalysedGraph, batch: int = 2) -> tuple[torch.Tensor, ...]:
         return tuple(
-            torch.zeros(batch, *to_channels_first(np.empty((1, *shape))).shape[1:])
+            torch.zeros(batch, *((shape[-1], *shape[:-1]) if len(shape) > 1 else shape))
             for shape in analysed.input_shapes()
         )
 

@@ -18,7 +18,6 @@ from xgraph.spec.source import PathKey, SourceMap
 
 MAX_NODES = 100_000
 BLOCK_BOUND_NAMES = ("name", "input", "inputs")  # bound in every block instance's scope
-NODE_KEYS = {"op", "name", "inputs", "when"}
 
 
 @dataclass

@@ -106,7 +106,7 @@ def _layers_legacy(h5: Any, source: str) -> list[FileLayer]:
                 f"{source}: layer '{name}' holds weights ({', '.join(weight_names)}) "
                 "that xgraph cannot place"
             )
-        layers.append(FileLayer(kind, arrays, name, f"layer '{name}'", weight_names))
+        layers.append(FileLayer(kind, arrays, name, f"layer '{name}'"))
     return layers
 
 

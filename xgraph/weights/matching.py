@@ -13,7 +13,7 @@ graph's `conv2d` (the first convolution) and the graph's `conv2d_1` another laye
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,7 +32,6 @@ class FileLayer:
     arrays: list[np.ndarray]
     name: str | None = None  # None: the file keys layers by position, not by name
     where: str = ""  # how the file names it, for reports
-    names: list[str] = field(default_factory=list)  # the weights' own names, if the file has them
 
 
 def _named_by_keras(layer: FileLayer) -> bool:
