@@ -16,6 +16,7 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
+from xgraph_keras.layer_order import keras_layer_order
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.api import load, loads
@@ -24,7 +25,6 @@ from xgraph.errors import SpecError
 from xgraph.init import Weights, random_weights
 from xgraph.weights.canonical import FORMAT, check_complete
 from xgraph.weights.formats import read_weights, write_weights
-from xgraph.weights.keras_order import keras_layer_order
 
 if TYPE_CHECKING:
     from conftest import CliRunner
@@ -185,7 +185,7 @@ def test_round_trip_through_keras_is_bit_exact(
     weights = random_weights(xception71, seed=4)
     names = ("start.pt", "a.safetensors", "b.weights.h5", "c.safetensors", "end.pt")
     chain = [tmp_path / name for name in names]
-    load_backend("torch").write_state_dict(chain[0], xception71, weights)
+    write_weights(chain[0], xception71, weights)
     for source, target in itertools.pairwise(chain):
         result = run_cli("weights", XCEPTION, "--from", source, "-o", target, "--set", SMALL_INPUT)
         assert result.code == 0, result.err
@@ -377,7 +377,7 @@ def test_conversion_to_an_unknown_extension(
         "weights", XCEPTION, "--from", good_files["pt"], "-o", out, "--set", SMALL_INPUT
     )
     assert result.code == 2
-    assert "cannot write 'out.onnx': use one of .safetensors, .pt, .pth, .weights.h5" in result.err
+    assert "cannot write 'out.onnx': use one of .safetensors, .weights.h5, .pt, .pth" in result.err
     assert not out.exists()
 
 
@@ -393,7 +393,7 @@ def test_conversion_to_an_unknown_extension(
 def test_layer_order_of_xception_is_keras_own(overrides: list[str]) -> None:
     analysed = load(XCEPTION, overrides)
     model = keras_backend().build(analysed)
-    assert keras_layer_order(analysed.graph) == [layer.name for layer in model.layers]
+    assert keras_layer_order(analysed) == [layer.name for layer in model.layers]
 
 
 def test_layer_order_with_explicit_padding_branch_and_concat() -> None:
@@ -401,6 +401,6 @@ def test_layer_order_with_explicit_padding_branch_and_concat() -> None:
     analysed = loads(BRANCHED)
     keras_names = [layer.name for layer in keras_backend().build(analysed).layers]
     assert "padded_pad" in keras_names
-    order = keras_layer_order(analysed.graph)
+    order = keras_layer_order(analysed)
     assert order == [name for name in keras_names if name != "padded_pad"]
     assert order.index("a_bn") < order.index("b")

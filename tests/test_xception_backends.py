@@ -16,6 +16,7 @@ from xgraph.api import load
 from xgraph.backend import load_backend
 from xgraph.cli import main
 from xgraph.init import initial_weights
+from xgraph.rules import op_rules
 
 SPEC = "specs/xception.yaml"
 SMALL = ["input_shape=[71,71,3]", "classes=10"]
@@ -75,17 +76,18 @@ def test_parity_command_agrees(capsys) -> None:
 
 
 def test_parity_command_names_the_node_of_a_broken_lowering(monkeypatch, capsys) -> None:
-    import xgraph_torch.lowering as lowering
+    from dataclasses import replace
 
-    original = lowering.LOWERINGS["separable_conv2d"]
+    rules = op_rules("torch")
+    original = rules["separable_conv2d"]
 
     def with_bias(analysed, node):
-        call = original(analysed, node)
+        call = original.lower(analysed, node)
         if node.name == "block7_sepconv2":
             call.kwargs["bias"] = True
         return call
 
-    monkeypatch.setitem(lowering.LOWERINGS, "separable_conv2d", with_bias)
+    monkeypatch.setitem(rules, "separable_conv2d", replace(original, lower=with_bias))
     assert main(["parity", SPEC, *[arg for s in SMALL for arg in ("--set", s)]]) == 1
     out = capsys.readouterr().out
     assert "1 node(s) differ" in out
@@ -218,18 +220,19 @@ def test_numeric_parity_names_block3_pool_when_torch_pads_symmetrically(
     monkeypatch, capsys
 ) -> None:
     """The classic porting bug: nn.MaxPool2d(3, 2, padding=1) has the right shape, wrong windows."""
-    import xgraph_torch.lowering as lowering
+    from dataclasses import replace
 
-    original = lowering.LOWERINGS["max_pool2d"]
+    rules = op_rules("torch")
+    original = rules["max_pool2d"]
 
     def symmetric(analysed, node):
-        call = original(analysed, node)
+        call = original.lower(analysed, node)
         if "pad" in call.kwargs:
             left, right, top, bottom = call.kwargs.pop("pad")
             call.kwargs["padding"] = (max(top, bottom), max(left, right))
         return call
 
-    monkeypatch.setitem(lowering.LOWERINGS, "max_pool2d", symmetric)
+    monkeypatch.setitem(rules, "max_pool2d", replace(original, lower=symmetric))
     assert main(["parity", SPEC, "--numeric", "--json", "--batch", "1"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["first_divergence"] == "block3_pool"

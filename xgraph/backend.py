@@ -6,8 +6,7 @@ so a new framework (ONNX, JAX) is added without changing the core.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from importlib.metadata import entry_points
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,24 +17,28 @@ from xgraph.errors import SpecError, did_you_mean
 from xgraph.graph import Node
 from xgraph.init import Weights
 from xgraph.lowering import LayerCall
-
-ENTRY_POINT_GROUP = "xgraph.backends"
+from xgraph.plugins import BACKENDS, entries, load_entry
 
 
 class Backend(Protocol):
     """What every backend offers. Models take and return the framework's own tensors; the
-    numpy helpers take and return channels-last (N, H, W, C) arrays, as the spec does."""
+    numpy helpers take and return channels-last (N, H, W, C) arrays, as the spec does.
+
+    `rules` holds the backend's rule for each op it lowers (`xgraph.rules.op_rules`): built-in
+    and plugin ops alike."""
 
     name: str
     file_suffix: str
-    lowerings: Mapping[str, Callable[[AnalysedGraph, Node], Any]]
+    rules: Mapping[str, Any]
 
     def lower(self, analysed: AnalysedGraph, node: Node) -> LayerCall | list[LayerCall] | None:
         """The layer description(s) one node becomes."""
         ...
 
     def build(self, analysed: AnalysedGraph, weights: Weights | None = None) -> Any:
-        """A ready model; `weights` are canonical, and the default is a seeded initialisation."""
+        """A ready model; `weights` are canonical, and the default is a seeded initialisation.
+        A node whose op the backend cannot lower is a located error before anything is built
+        (`xgraph.rules.require_rules`)."""
         ...
 
     def get_weights(self, model: Any, analysed: AnalysedGraph) -> Weights: ...
@@ -54,15 +57,15 @@ class Backend(Protocol):
 
 
 def available_backends() -> list[str]:
-    return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return sorted({entry.name for entry in entries(BACKENDS)})
 
 
 def load_backend(name: str) -> Backend:
     """Import the named backend (this is where torch or tensorflow gets imported)."""
-    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    found = {entry.name: entry for entry in entries(BACKENDS)}
     if name not in found:
         known = ", ".join(sorted(found)) or "none installed"
         raise SpecError(
             f"unknown backend '{name}' (backends: {known})", hint=did_you_mean(name, found)
         )
-    return found[name].load()()
+    return load_entry(found[name])()

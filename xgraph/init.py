@@ -8,7 +8,6 @@ scratch in either. The default scheme is Keras's: Glorot-uniform kernels, zero b
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
@@ -53,18 +52,12 @@ def _kernel(scheme: str, shape: Shape, rng: np.random.Generator) -> np.ndarray:
     return values * stddev
 
 
-_CONSTANTS: dict[str, Callable[[Shape], np.ndarray]] = {
-    "bias": np.zeros,
-    "beta": np.zeros,
-    "moving_mean": np.zeros,
-    "gamma": np.ones,
-    "moving_variance": np.ones,
-}
-
-
 def initial_value(param: ParamSpec, scheme: str, rng: np.random.Generator) -> np.ndarray:
-    if param.name in _CONSTANTS:
-        return _CONSTANTS[param.name](param.shape).astype(np.float32)
+    """The op's own choice (`ParamSpec.init`): a constant, or a draw from the kernel scheme."""
+    if param.init == "zeros":
+        return np.zeros(param.shape, dtype=np.float32)
+    if param.init == "ones":
+        return np.ones(param.shape, dtype=np.float32)
     return _kernel(scheme, param.shape, rng).astype(np.float32)
 
 
@@ -90,13 +83,16 @@ def random_weights(analysed: AnalysedGraph, seed: int | None = 0) -> Weights:
 
     Default statistics (mean 0, variance 1) make BatchNorm an identity and hide its bugs
     (epsilon, momentum, layout); parity checks use these instead.
+    Constant parameters become random around their constant: ones (scales, variances) uniform
+    in [0.5, 1.5], zeros (shifts, means, biases) normal with standard deviation 0.1.
     """
     rng = np.random.default_rng(seed)
     weights = initial_weights(analysed, seed=None if seed is None else seed + 1)
-    for key, value in weights.items():
-        param = key.rsplit("/", 1)[1]
-        if param in ("gamma", "moving_variance"):
-            weights[key] = rng.uniform(0.5, 1.5, value.shape).astype(np.float32)
-        elif param in ("beta", "moving_mean", "bias"):
-            weights[key] = rng.normal(0.0, 0.1, value.shape).astype(np.float32)
+    for node in analysed.graph.nodes:
+        for param in analysed.counts[node.name].params:
+            key = weight_key(node.name, param.name)
+            if param.init == "ones":
+                weights[key] = rng.uniform(0.5, 1.5, param.shape).astype(np.float32)
+            elif param.init == "zeros":
+                weights[key] = rng.normal(0.0, 0.1, param.shape).astype(np.float32)
     return weights

@@ -6,7 +6,6 @@ generated code cannot drift apart, and tests can compare lowerings without build
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +21,3 @@ class LayerCall:
     def __str__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self.kwargs.items())
         return f"{self.module}.{self.cls}({args})"
-
-
-def lowering_table(namespace: Mapping[str, Any]) -> dict[str, Callable[..., Any]]:
-    """A backend's lowerings: its module's `lower_<op>` functions, by op name. A test walks
-    the op registry and fails for any op a backend leaves out."""
-    return {
-        name.removeprefix("lower_"): value
-        for name, value in namespace.items()
-        if name.startswith("lower_") and callable(value)
-    }

@@ -1,38 +1,6 @@
-"""The Keras backend: graph → functional keras.Model of built-in layers, saved as .keras.
+"""The Keras backend: graph -> functional keras.Model of built-in layers, saved as .keras.
 
-Layer names equal node names, and weights are in Keras's own layout, which is the canonical
-one, so a saved model loads with plain `keras.saving.load_model`.
+This package's `__init__` imports neither keras nor tensorflow: its op rules
+(`xgraph_keras.rules`) and its reading of Keras weight files (`xgraph_keras.files`, with
+h5py) work without them; `xgraph_keras.backend` is where TensorFlow comes in.
 """
-
-from __future__ import annotations
-
-import contextlib
-import os
-import sys
-from collections.abc import Iterator
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """TensorFlow 2.21 logs from C++ at import whatever TF_CPP_MIN_LOG_LEVEL says; keep the
-    CLI's output readable. Python exceptions still propagate."""
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-if "keras" not in sys.modules:
-    os.environ["KERAS_BACKEND"] = "tensorflow"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _native_stderr_silenced():
-        import tensorflow  # noqa: F401
-
-from xgraph_keras.backend import KerasBackend  # noqa: E402 (after choosing the Keras backend)
-
-__all__ = ["KerasBackend"]

@@ -1,11 +1,15 @@
-"""KerasBackend: build, weights, counts, inference and saving for Keras models."""
+"""KerasBackend: build, weights, counts, inference and saving for Keras models.
+
+Layer names equal node names, and weights are in Keras's own layout, which is the canonical
+one, so a saved model loads with plain `keras.saving.load_model`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from xgraph.analysis import AnalysedGraph
@@ -14,29 +18,40 @@ from xgraph.files import save_atomically
 from xgraph.graph import Node
 from xgraph.init import Weights, initial_weights, weight_key
 from xgraph.lowering import LayerCall
-from xgraph_keras.lowering import LOWERINGS
-
-if keras.backend.backend() != "tensorflow":
-    raise ImportError(
-        f"xgraph's keras backend needs Keras on TensorFlow; Keras was already imported with "
-        f"the '{keras.backend.backend()}' backend"
-    )
+from xgraph.rules import op_rules, require_rules
+from xgraph_keras.framework import keras
+from xgraph_keras.rules import KerasRule
 
 
 def instantiate(call: LayerCall) -> object:
-    module = keras if call.module == "keras" else keras.layers
-    return getattr(module, call.cls)(**call.kwargs)
+    """`keras.layers.X(...)`, or a plugin's own layer class from its module."""
+    return getattr(importlib.import_module(call.module), call.cls)(**call.kwargs)
 
 
 class KerasBackend:
     name = "keras"
     file_suffix = ".keras"
-    lowerings = LOWERINGS
+
+    def __init__(self) -> None:
+        self.rules: Mapping[str, KerasRule] = op_rules(self.name)
 
     def lower(self, analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-        return self.lowerings[node.op](analysed, node)
+        return self.rules[node.op].lower(analysed, node)
+
+    def weight_keys(self, analysed: AnalysedGraph, node: Node) -> list[str]:
+        """The node's canonical keys in the order its Keras layer holds the weights."""
+        present = [param.name for param in analysed.counts[node.name].params]
+        ordered = [w.name for w in self.rules[node.op].weights if w.name in present]
+        if len(ordered) != len(present):
+            unknown = sorted(set(present) - set(ordered))
+            raise SpecError(
+                f"the keras rule of op '{node.op}' does not place its weights {unknown}",
+                node.location,
+            )
+        return [weight_key(node.name, name) for name in ordered]
 
     def build(self, analysed: AnalysedGraph, weights: Weights | None = None) -> keras.Model:
+        require_rules(analysed, self.name)
         values: dict[str, object] = {}
         for node in analysed.graph.nodes:
             calls = self.lower(analysed, node)
@@ -62,20 +77,17 @@ class KerasBackend:
 
     def set_weights(self, model: keras.Model, analysed: AnalysedGraph, weights: Weights) -> None:
         for node in analysed.graph.nodes:
-            params = analysed.counts[node.name].params
-            if params:
-                model.get_layer(node.name).set_weights(
-                    [np.asarray(weights[weight_key(node.name, p.name)]) for p in params]
-                )
+            keys = self.weight_keys(analysed, node)
+            if keys:
+                model.get_layer(node.name).set_weights([np.asarray(weights[k]) for k in keys])
 
     def get_weights(self, model: keras.Model, analysed: AnalysedGraph) -> Weights:
         weights = {}
         for node in analysed.graph.nodes:
-            params = analysed.counts[node.name].params
-            if params:
+            keys = self.weight_keys(analysed, node)
+            if keys:
                 values = model.get_layer(node.name).get_weights()
-                for param, value in zip(params, values, strict=True):
-                    weights[weight_key(node.name, param.name)] = value
+                weights.update(zip(keys, values, strict=True))
         return weights
 
     def node_param_counts(
@@ -95,11 +107,6 @@ class KerasBackend:
         if not isinstance(outputs, list | tuple):
             outputs = [outputs]
         return [np.asarray(o) for o in outputs]
-
-    def write_weights_h5(self, path: Path, analysed: AnalysedGraph, weights: Weights) -> None:
-        """Keras 3's own `.weights.h5`, written by Keras from a model holding `weights`."""
-        model = self.build(analysed, weights)
-        save_atomically(path, model.save_weights)
 
     def save(self, model: keras.Model, analysed: AnalysedGraph, path: Path) -> None:
         if path.suffix != ".keras":

@@ -10,22 +10,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PadAmounts = tuple[int, int, int, int]  # left, right, top, bottom, as F.pad takes them
+from xgraph_torch.module import instantiate
+from xgraph_torch.rules.activation import ACTIVATION_LAYERS
 
-ACTIVATIONS = {
-    "linear": nn.Identity,
-    "relu": nn.ReLU,
-    "relu6": nn.ReLU6,
-    "sigmoid": nn.Sigmoid,
-    "hard_sigmoid": nn.Hardsigmoid,
-    "tanh": nn.Tanh,
-    "softmax": lambda: nn.Softmax(dim=1),
-    "swish": nn.SiLU,
-}
+PadAmounts = tuple[int, int, int, int]  # left, right, top, bottom, as F.pad takes them
 
 
 def activation_module(name: str) -> nn.Module:
-    return ACTIVATIONS[name]()
+    """A fused activation, from the same table as the `activation` op's lowering."""
+    return instantiate(ACTIVATION_LAYERS[name])
 
 
 class Conv2d(nn.Conv2d):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xgraph.ops.base import Attrs, OpDef, Shape
-from xgraph.ops.fields import Activation
+from xgraph.ops.base import Attrs, OpDef, OpExample, Shape
+from xgraph.ops.fields import ACTIVATIONS, Activation
 
 
 class ActivationAttrs(Attrs):
@@ -22,5 +22,6 @@ OPS = [
         ActivationAttrs,
         activation_shape,
         "An activation function as a node of its own (Keras Activation).",
+        examples=tuple(OpExample(name, ((4, 4, 3),), {"activation": name}) for name in ACTIVATIONS),
     ),
 ]

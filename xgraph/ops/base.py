@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -31,17 +31,49 @@ class ShapeError(ValueError):
         self.attr = attr
 
 
+Initializer = Literal["kernel", "zeros", "ones"]
+
+
 @dataclass(frozen=True)
 class ParamSpec:
-    """One weight tensor of a node, in the canonical (Keras, channels-last) layout."""
+    """One weight tensor of a node, in the canonical (Keras, channels-last) layout.
+
+    `init` says how a fresh model fills it: "kernel" draws from the spec's kernel
+    initialiser (Glorot-uniform by default), "zeros" and "ones" are constants (biases,
+    BatchNorm's beta and gamma, moving statistics), as Keras initialises them."""
 
     name: str
     shape: Shape
     trainable: bool
+    init: Initializer = "kernel"
 
     @property
     def size(self) -> int:
         return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class BatchNormFold:
+    """How a following BatchNorm folds into an op (an inference optimisation).
+
+    The BatchNorm's per-channel scale multiplies `kernel`, whose output channel is the
+    flattened last `channel_axes` axes (2 for a depthwise kernel (kh, kw, in, multiplier)),
+    and its shift becomes the op's `bias`. The op must have `use_bias` and `activation`
+    attributes: the fold sets `use_bias` and applies only when the activation is linear."""
+
+    kernel: str
+    channel_axes: int = 1
+
+
+@dataclass(frozen=True)
+class OpExample:
+    """A small one-op graph for this op: the inputs' shapes (batch excluded) and the
+    attributes. Every backend must compute the same numbers on it: the test suite runs
+    each example through every backend that lowers the op, plugin ops included."""
+
+    id: str
+    inputs: tuple[Shape, ...]
+    attrs: dict[str, Any]
 
 
 ShapeRule = Callable[[Any, Sequence[Shape]], Shape]
@@ -63,6 +95,8 @@ class OpDef:
 
     `min_inputs`/`max_inputs` bound its arity (`None`: unbounded). MACs count the
     multiply-accumulates of convolutions and matrix products only, as FLOP counters do.
+    `origin` is the distribution the op comes from: "xgraph" for built-in ops, a plugin's
+    package name otherwise (the registry fills it in).
     """
 
     name: str
@@ -73,6 +107,9 @@ class OpDef:
     macs: MacRule = no_macs
     min_inputs: int = 1
     max_inputs: int | None = 1
+    examples: tuple[OpExample, ...] = ()
+    batch_norm_fold: BatchNormFold | None = None
+    origin: str = "xgraph"
 
 
 def require_rank(shape: Shape, rank: int, what: str) -> None:

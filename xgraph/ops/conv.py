@@ -7,7 +7,15 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from xgraph.ops.base import Attrs, OpDef, ParamSpec, Shape, require_rank
+from xgraph.ops.base import (
+    Attrs,
+    BatchNormFold,
+    OpDef,
+    OpExample,
+    ParamSpec,
+    Shape,
+    require_rank,
+)
 from xgraph.ops.fields import Activation, Padding, Pair
 from xgraph.ops.windows import window_output
 
@@ -50,7 +58,7 @@ def _spatial(attrs: WindowAttrs, shape: Shape, op: str) -> tuple[int, int]:
 
 
 def _bias(attrs: WindowAttrs, channels: int) -> list[ParamSpec]:
-    return [ParamSpec("bias", (channels,), True)] if attrs.use_bias else []
+    return [ParamSpec("bias", (channels,), True, init="zeros")] if attrs.use_bias else []
 
 
 def conv2d_shape(attrs: Conv2dAttrs, inputs: Sequence[Shape]) -> Shape:
@@ -114,6 +122,36 @@ OPS = [
         "2D convolution (Keras Conv2D).",
         params=conv2d_params,
         macs=conv2d_macs,
+        examples=(
+            OpExample("valid", ((9, 9, 3),), {"filters": 4, "kernel_size": 3}),
+            OpExample(
+                "same_strided_asymmetric",
+                ((8, 8, 3),),
+                {
+                    "filters": 4,
+                    "kernel_size": 3,
+                    "strides": 2,
+                    "padding": "same",
+                    "activation": "relu",
+                },
+            ),
+            OpExample(
+                "explicit_padding",
+                ((7, 7, 2),),
+                {
+                    "filters": 3,
+                    "kernel_size": [3, 2],
+                    "padding": [[1, 0], [2, 1]],
+                    "use_bias": False,
+                },
+            ),
+            OpExample(
+                "dilated_same",
+                ((9, 9, 2),),
+                {"filters": 3, "kernel_size": 3, "dilation_rate": 2, "padding": "same"},
+            ),
+        ),
+        batch_norm_fold=BatchNormFold("kernel"),
     ),
     OpDef(
         "depthwise_conv2d",
@@ -122,6 +160,14 @@ OPS = [
         "One spatial filter per input channel, no mixing across channels (Keras DepthwiseConv2D).",
         params=depthwise_params,
         macs=depthwise_macs,
+        examples=(
+            OpExample(
+                "multiplier",
+                ((8, 8, 3),),
+                {"kernel_size": 3, "depth_multiplier": 2, "padding": "same", "strides": 2},
+            ),
+        ),
+        batch_norm_fold=BatchNormFold("depthwise_kernel", channel_axes=2),
     ),
     OpDef(
         "separable_conv2d",
@@ -130,5 +176,24 @@ OPS = [
         "Depthwise conv then a 1x1 pointwise conv, nothing between them (Keras SeparableConv2D).",
         params=separable_params,
         macs=separable_macs,
+        examples=(
+            OpExample(
+                "xception_like",
+                ((9, 9, 4),),
+                {"filters": 6, "kernel_size": 3, "padding": "same", "use_bias": False},
+            ),
+            OpExample(
+                "multiplier_bias",
+                ((8, 8, 3),),
+                {
+                    "filters": 5,
+                    "kernel_size": 3,
+                    "depth_multiplier": 2,
+                    "strides": 2,
+                    "padding": "same",
+                },
+            ),
+        ),
+        batch_norm_fold=BatchNormFold("pointwise_kernel"),
     ),
 ]

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from xgraph.ops.base import Attrs, OpDef, ParamSpec, Shape
+from xgraph.ops.base import Attrs, BatchNormFold, OpDef, OpExample, ParamSpec, Shape
 from xgraph.ops.fields import Activation
 
 
@@ -33,7 +33,7 @@ def dense_shape(attrs: DenseAttrs, inputs: Sequence[Shape]) -> Shape:
 def dense_params(attrs: DenseAttrs, inputs: Sequence[Shape]) -> list[ParamSpec]:
     params = [ParamSpec("kernel", (inputs[0][-1], attrs.units), True)]
     if attrs.use_bias:
-        params.append(ParamSpec("bias", (attrs.units,), True))
+        params.append(ParamSpec("bias", (attrs.units,), True, init="zeros"))
     return params
 
 
@@ -57,7 +57,24 @@ OPS = [
         "Fully connected layer on the last axis (Keras Dense).",
         params=dense_params,
         macs=dense_macs,
+        examples=(
+            OpExample("features", ((7,),), {"units": 4, "activation": "softmax"}),
+            OpExample("on_channels", ((3, 3, 5),), {"units": 2, "use_bias": False}),
+        ),
+        batch_norm_fold=BatchNormFold("kernel"),
     ),
-    OpDef("flatten", FlattenAttrs, flatten_shape, "Flattens (H, W, C) into one axis."),
-    OpDef("dropout", DropoutAttrs, identity_shape, "Drops a fraction `rate` of units in training."),
+    OpDef(
+        "flatten",
+        FlattenAttrs,
+        flatten_shape,
+        "Flattens (H, W, C) into one axis.",
+        examples=(OpExample("image", ((3, 4, 5),), {}),),
+    ),
+    OpDef(
+        "dropout",
+        DropoutAttrs,
+        identity_shape,
+        "Drops a fraction `rate` of units in training.",
+        examples=(OpExample("rate", ((4, 4, 3),), {"rate": 0.5}),),
+    ),
 ]

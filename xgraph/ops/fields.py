@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BeforeValidator, Field
-
-ACTIVATIONS = ("linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "swish")
 
 ActivationName = Literal[
     "linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "swish"
 ]
+ACTIVATIONS: tuple[str, ...] = get_args(ActivationName)
 
 
 def _activation(value: Any) -> Any:

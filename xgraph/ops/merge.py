@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xgraph.ops.base import Attrs, OpDef, Shape, ShapeError, format_shape
+from xgraph.ops.base import Attrs, OpDef, OpExample, Shape, ShapeError, format_shape
 
 
 class AddAttrs(Attrs):
@@ -48,6 +48,7 @@ OPS = [
         "Element-wise sum of two or more inputs.",
         min_inputs=2,
         max_inputs=None,
+        examples=(OpExample("three", ((4, 4, 3), (4, 4, 3), (4, 4, 3)), {}),),
     ),
     OpDef(
         "concat",
@@ -56,5 +57,9 @@ OPS = [
         "Concatenation of two or more inputs.",
         min_inputs=2,
         max_inputs=None,
+        examples=(
+            OpExample("channels", ((4, 4, 3), (4, 4, 2)), {}),
+            OpExample("height", ((4, 4, 3), (2, 4, 3)), {"axis": 0}),
+        ),
     ),
 ]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from xgraph.ops.base import Attrs, OpDef, ParamSpec, Shape
+from xgraph.ops.base import Attrs, OpDef, OpExample, ParamSpec, Shape
 
 
 class BatchNormAttrs(Attrs):
@@ -27,11 +27,11 @@ def batch_norm_params(attrs: BatchNormAttrs, inputs: Sequence[Shape]) -> list[Pa
     channels = (inputs[0][-1],)
     params = []
     if attrs.scale:
-        params.append(ParamSpec("gamma", channels, True))
+        params.append(ParamSpec("gamma", channels, True, init="ones"))
     if attrs.center:
-        params.append(ParamSpec("beta", channels, True))
-    params.append(ParamSpec("moving_mean", channels, False))
-    params.append(ParamSpec("moving_variance", channels, False))
+        params.append(ParamSpec("beta", channels, True, init="zeros"))
+    params.append(ParamSpec("moving_mean", channels, False, init="zeros"))
+    params.append(ParamSpec("moving_variance", channels, False, init="ones"))
     return params
 
 
@@ -42,5 +42,10 @@ OPS = [
         batch_norm_shape,
         "Batch normalisation of the channel axis; moving statistics are non-trainable weights.",
         params=batch_norm_params,
+        examples=(
+            OpExample("default", ((5, 5, 4),), {}),
+            OpExample("no_center", ((5, 5, 4),), {"center": False, "epsilon": 0.01}),
+            OpExample("features", ((6,),), {"scale": False}),
+        ),
     ),
 ]

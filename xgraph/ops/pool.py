@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from xgraph.ops.base import Attrs, OpDef, Shape, require_rank
+from xgraph.ops.base import Attrs, OpDef, OpExample, Shape, require_rank
 from xgraph.ops.fields import Pair
 from xgraph.ops.windows import window_output
 
@@ -40,19 +40,53 @@ def global_pool_shape(attrs: GlobalPoolAttrs, inputs: Sequence[Shape]) -> Shape:
     return (1, 1, inputs[0][2]) if attrs.keepdims else (inputs[0][2],)
 
 
+_GLOBAL_EXAMPLES = (
+    OpExample("flat", ((5, 5, 3),), {}),
+    OpExample("keepdims", ((5, 5, 3),), {"keepdims": True}),
+)
+
 OPS = [
-    OpDef("max_pool2d", Pool2dAttrs, pool2d_shape, "Windowed maximum (Keras MaxPooling2D)."),
-    OpDef("avg_pool2d", Pool2dAttrs, pool2d_shape, "Windowed average (Keras AveragePooling2D)."),
+    OpDef(
+        "max_pool2d",
+        Pool2dAttrs,
+        pool2d_shape,
+        "Windowed maximum (Keras MaxPooling2D).",
+        examples=(
+            OpExample(
+                "same_asymmetric",
+                ((74, 74, 2),),
+                {"pool_size": 3, "strides": 2, "padding": "same"},
+            ),
+            OpExample("valid_default_strides", ((8, 8, 2),), {}),
+        ),
+    ),
+    OpDef(
+        "avg_pool2d",
+        Pool2dAttrs,
+        pool2d_shape,
+        "Windowed average (Keras AveragePooling2D).",
+        examples=(
+            OpExample(
+                "same_asymmetric", ((8, 8, 2),), {"pool_size": 3, "strides": 2, "padding": "same"}
+            ),
+            OpExample(
+                "same_symmetric", ((7, 7, 2),), {"pool_size": 3, "strides": 1, "padding": "same"}
+            ),
+            OpExample("valid", ((8, 8, 2),), {"pool_size": 2}),
+        ),
+    ),
     OpDef(
         "global_avg_pool",
         GlobalPoolAttrs,
         global_pool_shape,
         "Average over height and width (Keras GlobalAveragePooling2D).",
+        examples=_GLOBAL_EXAMPLES,
     ),
     OpDef(
         "global_max_pool",
         GlobalPoolAttrs,
         global_pool_shape,
         "Maximum over height and width (Keras GlobalMaxPooling2D).",
+        examples=_GLOBAL_EXAMPLES,
     ),
 ]

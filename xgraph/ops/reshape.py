@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
-from xgraph.ops.base import Attrs, OpDef, Shape, require_rank
+from xgraph.ops.base import Attrs, OpDef, OpExample, Shape, require_rank
 from xgraph.ops.fields import ExplicitPadding, as_tuple
 
 
@@ -37,11 +37,20 @@ def zero_pad2d_shape(attrs: ZeroPad2dAttrs, inputs: Sequence[Shape]) -> Shape:
 
 
 OPS = [
-    OpDef("input", InputAttrs, input_shape, "A model input.", min_inputs=0, max_inputs=0),
+    OpDef(
+        "input",
+        InputAttrs,
+        input_shape,
+        "A model input.",
+        min_inputs=0,
+        max_inputs=0,
+        examples=(OpExample("identity", ((5, 5, 3),), {}),),
+    ),
     OpDef(
         "zero_pad2d",
         ZeroPad2dAttrs,
         zero_pad2d_shape,
         "Pads height and width with zeros (Keras ZeroPadding2D).",
+        examples=(OpExample("asymmetric", ((4, 4, 3),), {"padding": [[1, 0], [2, 3]]}),),
     ),
 ]

@@ -14,21 +14,15 @@ from xgraph.analysis import AnalysedGraph, analyse
 from xgraph.graph import Graph, Node
 from xgraph.init import Weights, weight_key
 
-FOLDABLE = ("conv2d", "depthwise_conv2d", "separable_conv2d", "dense")
-_SCALED_KERNEL = {
-    "conv2d": "kernel",
-    "depthwise_conv2d": "depthwise_kernel",
-    "separable_conv2d": "pointwise_kernel",
-    "dense": "kernel",
-}
-
 
 def _foldable_producer(analysed: AnalysedGraph, norm: Node) -> Node | None:
+    """The node before `norm` if its op says how a BatchNorm folds into it (`OpDef.
+    batch_norm_fold`), nothing else reads it, and no activation comes between them."""
     graph = analysed.graph
     producer = graph[norm.inputs[0]]
     if (
-        producer.op in FOLDABLE
-        and producer.attrs.activation == "linear"
+        producer.opdef.batch_norm_fold is not None
+        and getattr(producer.attrs, "activation", "linear") == "linear"
         and graph.consumers(producer.name) == [norm.name]
         and producer.name not in graph.outputs
         and norm.name not in graph.outputs
@@ -52,13 +46,12 @@ def _folded_weights(producer: Node, norm: Node, weights: Weights) -> dict[str, n
         for key, value in weights.items()
         if key.split("/", 1)[0] == producer.name
     }
-    scaled = _SCALED_KERNEL[producer.op]
-    kernel = folded[scaled].astype(np.float64)
-    if producer.op == "depthwise_conv2d":  # output channel c * multiplier + j
-        kernel = kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
-    else:
-        kernel = kernel * scale
-    folded[scaled] = kernel.astype(np.float32)
+    fold = producer.opdef.batch_norm_fold
+    kernel = folded[fold.kernel].astype(np.float64)
+    # The output channel is the flattened last `channel_axes` axes: c * multiplier + j for a
+    # depthwise kernel (kh, kw, in, multiplier).
+    kernel = kernel * scale.reshape(kernel.shape[-fold.channel_axes :])
+    folded[fold.kernel] = kernel.astype(np.float32)
     mean = get(norm, "moving_mean", 0.0, channels)
     folded["bias"] = (get(norm, "beta", 0.0, channels) + (bias - mean) * scale).astype(np.float32)
     return folded

@@ -15,23 +15,30 @@ import json
 import re
 import zipfile
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
-from xgraph.weights.keras_order import KERAS_CLASSES
-from xgraph.weights.matching import FileLayer
+from xgraph.files import save_atomically
+from xgraph.init import Weights
+from xgraph.rules import op_rules
+from xgraph_keras.matching import FileLayer, match_layers
+from xgraph_keras.rules.base import class_key
 
-# Keras class (snake_case, as Keras 3 keys it) -> xgraph op
-KERAS_KINDS = {cls: op for op, cls in KERAS_CLASSES.items()}
 _CLASS_KEY = re.compile(r"^(?P<cls>.+?)(?:_(?P<index>\d+))?$")
 
 
-def _snake_case(class_name: str) -> str:
-    """Keras's automatic layer names: `SeparableConv2D` -> `separable_conv2d`."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+def _ops_by_class() -> dict[str, str]:
+    """Keras class key (`batch_normalization`, as Keras 3 keys files) -> the xgraph op whose
+    keras rule makes that layer, for every op with weights, plugin ops included."""
+    found: dict[str, str] = {}
+    for op, rule in sorted(op_rules("keras").items()):
+        if rule.layer_class:
+            found.setdefault(class_key(rule.layer_class), op)
+    return found
 
 
 def _vars(group: Any) -> list[np.ndarray]:
@@ -45,6 +52,7 @@ def _layers_v3(h5: Any, source: str, names_by_key: dict[str, str] | None) -> lis
     """Keras 3 layout; with `names_by_key` (from a .keras config) layers get their names."""
     if "layers" not in h5:
         raise SpecError(f"{source}: not a Keras weights file (no 'layers' group)")
+    kinds = _ops_by_class()
     found = []
     for key in h5["layers"]:
         arrays = _vars(h5["layers"][key])
@@ -52,29 +60,37 @@ def _layers_v3(h5: Any, source: str, names_by_key: dict[str, str] | None) -> lis
             continue
         match = _CLASS_KEY.match(key)
         cls = match.group("cls") if match else key
-        if cls not in KERAS_KINDS:
+        if cls not in kinds:
             raise SpecError(
                 f"{source}: layer '{key}' holds weights, but xgraph has no op for "
                 f"Keras's '{cls}' layers"
             )
         index = int(match.group("index") or 0) if match else 0
         name = names_by_key.get(key) if names_by_key else None
-        found.append((cls, index, FileLayer(KERAS_KINDS[cls], arrays, name, f"layer '{key}'")))
+        found.append((cls, index, FileLayer(kinds[cls], arrays, name, f"layer '{key}'")))
     found.sort(key=lambda entry: entry[1])
     return [layer for _, _, layer in found]
 
 
 def _kind_from_weight_names(names: list[str], arrays: list[np.ndarray]) -> str | None:
-    short = {n.rsplit("/", 1)[-1].split(":", 1)[0] for n in names}
-    if {"gamma", "moving_mean"} <= short or {"moving_mean", "moving_variance"} <= short:
-        return "batch_norm"
-    if "pointwise_kernel" in short:
-        return "separable_conv2d"
-    if "depthwise_kernel" in short:
-        return "depthwise_conv2d"
-    if "kernel" in short:
-        return "conv2d" if arrays[0].ndim == 4 else "dense"
-    return None
+    """The op of a legacy file's layer, which records no class: among the ops whose Keras
+    layer can hold these weights (names and ranks), the one that needs the fewest others
+    (a depthwise layer's weights fit a separable one too, which has a pointwise kernel more)."""
+    held = [
+        (name.rsplit("/", 1)[-1].split(":", 1)[0], array.ndim)
+        for name, array in zip(names, arrays, strict=True)
+    ]
+    fits = []
+    for op, rule in sorted(op_rules("keras").items()):
+        possible = {w.name: w.rank for w in rule.weights}
+        if rule.layer_class and all(
+            name in possible and possible[name] in (None, rank) for name, rank in held
+        ):
+            fits.append((len(possible) - len(held), op))
+    fits.sort()
+    if not fits or (len(fits) > 1 and fits[0][0] == fits[1][0]):
+        return None
+    return fits[0][1]
 
 
 def _layers_legacy(h5: Any, source: str) -> list[FileLayer]:
@@ -115,7 +131,7 @@ def _names_from_config(config: dict[str, Any]) -> dict[str, str]:
     counts: dict[str, int] = defaultdict(int)
     names = {}
     for layer in config.get("config", {}).get("layers", []):
-        cls = _snake_case(layer["class_name"])
+        cls = class_key(layer["class_name"])
         index = counts[cls]
         counts[cls] += 1
         names[cls if index == 0 else f"{cls}_{index}"] = layer["config"]["name"]
@@ -140,3 +156,24 @@ def read_keras_layers(path: str) -> list[FileLayer]:
             return _layers_legacy(h5, source)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise SpecError(f"{source}: cannot read Keras weights: {exc}") from None
+
+
+class KerasFiles:
+    """Keras's weight files as an `xgraph.weight_files` format: read with h5py (no
+    TensorFlow), written by Keras itself so that `model.load_weights` reads them."""
+
+    name = "keras"
+    readable = (".keras", ".weights.h5", ".h5")
+    writable = (".weights.h5",)
+
+    def read(self, path: Path, analysed: AnalysedGraph) -> Weights:
+        return match_layers(analysed, read_keras_layers(str(path)), str(path))
+
+    def write(self, path: Path, analysed: AnalysedGraph, weights: Weights) -> None:
+        from xgraph_keras.backend import KerasBackend
+
+        model = KerasBackend().build(analysed, weights)
+        save_atomically(path, model.save_weights)
+
+
+KERAS_FILES = KerasFiles()

@@ -8,31 +8,17 @@ outputs that follows each layer's inputs in order.
 
 from __future__ import annotations
 
-from xgraph.graph import Graph, Node
-
-# The Keras layer class of each op with weights, in the snake_case Keras uses for automatic
-# names and for `.weights.h5` keys: `batch_normalization_3`.
-KERAS_CLASSES = {
-    "conv2d": "conv2d",
-    "depthwise_conv2d": "depthwise_conv2d",
-    "separable_conv2d": "separable_conv2d",
-    "batch_norm": "batch_normalization",
-    "dense": "dense",
-}
+from xgraph.analysis import AnalysedGraph
+from xgraph.rules import op_rules
 
 
-def _keras_layers_before(node: Node) -> int:
-    """Layers the keras backend makes for a node: a conv with explicit padding amounts is
-    preceded by its own ZeroPadding2D, which adds one to the depth of everything upstream."""
-    padding = getattr(node.attrs, "padding", None)
-    explicit_pad = node.op in ("conv2d", "depthwise_conv2d", "separable_conv2d") and not isinstance(
-        padding, str
-    )
-    return 2 if explicit_pad else 1
+def keras_layer_order(analysed: AnalysedGraph) -> list[str]:
+    """Node names in the order Keras's `model.layers` would list their layers.
 
-
-def keras_layer_order(graph: Graph) -> list[str]:
-    """Node names in the order Keras's `model.layers` would list their layers."""
+    A node whose lowering makes several layers (a convolution with explicit padding amounts
+    is preceded by its own ZeroPadding2D) adds that many levels to the depth upstream."""
+    graph = analysed.graph
+    rules = op_rules("keras")
     visit_index: dict[str, int] = {}
     post_order: list[str] = []
     finished: set[str] = set()
@@ -60,7 +46,7 @@ def keras_layer_order(graph: Graph) -> list[str]:
     depth: dict[str, int] = {}
     for name in reversed(post_order):
         here = depth.setdefault(name, 0)
-        step = _keras_layers_before(graph[name])
+        step = len(rules[graph[name].op].lower(analysed, graph[name]))
         for source in graph[name].inputs:
             depth[source] = max(depth.get(source, 0), here + step)
     return sorted(depth, key=lambda name: (-depth[name], visit_index[name]))

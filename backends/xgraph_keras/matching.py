@@ -21,7 +21,9 @@ from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
 from xgraph.init import Weights, weight_key
 from xgraph.ops.base import format_shape
-from xgraph.weights.keras_order import KERAS_CLASSES, keras_layer_order
+from xgraph.rules import op_rules
+from xgraph_keras.layer_order import keras_layer_order
+from xgraph_keras.rules.base import class_key
 
 
 @dataclass
@@ -36,8 +38,10 @@ class FileLayer:
 
 def _named_by_keras(layer: FileLayer) -> bool:
     """Whether the layer's name is one Keras gave it automatically, a class and a number."""
-    cls = KERAS_CLASSES.get(layer.kind)
-    return bool(layer.name and cls and re.fullmatch(rf"{cls}(_\d+)?", layer.name))
+    rule = op_rules("keras").get(layer.kind)
+    if not (layer.name and rule and rule.layer_class):
+        return False
+    return bool(re.fullmatch(rf"{class_key(rule.layer_class)}(_\d+)?", layer.name))
 
 
 def _shapes(arrays: list[np.ndarray]) -> str:
@@ -51,7 +55,7 @@ def match_layers(analysed: AnalysedGraph, layers: list[FileLayer], source: str) 
         for node in analysed.graph.nodes
         if analysed.counts[node.name].params
     }
-    order = [name for name in keras_layer_order(analysed.graph) if name in expected]
+    order = [name for name in keras_layer_order(analysed) if name in expected]
     assigned: dict[str, FileLayer] = {}
     positional: list[FileLayer] = []
     for layer in layers:

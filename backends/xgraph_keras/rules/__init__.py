@@ -1,0 +1,16 @@
+"""The keras backend's rule for every built-in op, one module per op family as in
+`xgraph.ops`; registered under the `xgraph.op_rules` entry-point group as `keras`, as a
+plugin's Keras rules are."""
+
+from __future__ import annotations
+
+from xgraph_keras.rules import activation, conv, dense, merge, norm, pool, reshape
+from xgraph_keras.rules.base import KerasRule, KerasWeight
+
+RULES: dict[str, KerasRule] = {
+    op: rule
+    for family in (reshape, conv, norm, activation, pool, dense, merge)
+    for op, rule in family.RULES.items()
+}
+
+__all__ = ["RULES", "KerasRule", "KerasWeight"]

@@ -1,0 +1,53 @@
+"""Convolutions in Keras; explicit padding amounts, which Keras's convolutions do not take,
+become a ZeroPadding2D named `<node>_pad` before a 'valid' convolution."""
+
+from __future__ import annotations
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+from xgraph_keras.rules.base import LAYERS, KerasRule, layer, weights
+
+
+def _windowed(node: Node, cls: str, **kwargs: object) -> list[LayerCall]:
+    a = node.attrs
+    common = {
+        "kernel_size": a.kernel_size,
+        "strides": a.strides,
+        "dilation_rate": a.dilation_rate,
+        "use_bias": a.use_bias,
+        "activation": a.activation,
+        **kwargs,
+    }
+    if isinstance(a.padding, str):
+        return [layer(node, cls, padding=a.padding, **common)]
+    pad = LayerCall(LAYERS, "ZeroPadding2D", {"padding": a.padding, "name": f"{node.name}_pad"})
+    return [pad, layer(node, cls, padding="valid", **common)]
+
+
+def lower_conv2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return _windowed(node, "Conv2D", filters=node.attrs.filters)
+
+
+def lower_depthwise_conv2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return _windowed(node, "DepthwiseConv2D", depth_multiplier=node.attrs.depth_multiplier)
+
+
+def lower_separable_conv2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    a = node.attrs
+    return _windowed(
+        node, "SeparableConv2D", filters=a.filters, depth_multiplier=a.depth_multiplier
+    )
+
+
+RULES = {
+    "conv2d": KerasRule(lower_conv2d, "Conv2D", weights(("kernel", 4), ("bias", 1))),
+    "depthwise_conv2d": KerasRule(
+        lower_depthwise_conv2d, "DepthwiseConv2D", weights(("depthwise_kernel", 4), ("bias", 1))
+    ),
+    "separable_conv2d": KerasRule(
+        lower_separable_conv2d,
+        "SeparableConv2D",
+        weights(("depthwise_kernel", 4), ("pointwise_kernel", 4), ("bias", 1)),
+    ),
+}

@@ -1,0 +1,20 @@
+"""Joining branches in Keras; the spec's axis excludes the batch, Keras's includes it."""
+
+from __future__ import annotations
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+from xgraph_keras.rules.base import KerasRule, layer
+
+
+def lower_add(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return [layer(node, "Add")]
+
+
+def lower_concat(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    axis = node.attrs.axis
+    return [layer(node, "Concatenate", axis=axis if axis < 0 else axis + 1)]
+
+
+RULES = {"add": KerasRule(lower_add), "concat": KerasRule(lower_concat)}

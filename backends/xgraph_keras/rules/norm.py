@@ -1,0 +1,32 @@
+"""BatchNorm in Keras: the spec's terms are Keras's own."""
+
+from __future__ import annotations
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+from xgraph_keras.rules.base import KerasRule, layer, weights
+
+
+def lower_batch_norm(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    a = node.attrs
+    return [
+        layer(
+            node,
+            "BatchNormalization",
+            axis=-1,
+            momentum=a.momentum,
+            epsilon=a.epsilon,
+            center=a.center,
+            scale=a.scale,
+        )
+    ]
+
+
+RULES = {
+    "batch_norm": KerasRule(
+        lower_batch_norm,
+        "BatchNormalization",
+        weights(("gamma", 1), ("beta", 1), ("moving_mean", 1), ("moving_variance", 1)),
+    ),
+}

@@ -1,0 +1,37 @@
+"""Pooling in Keras."""
+
+from __future__ import annotations
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+from xgraph_keras.rules.base import KerasRule, layer
+
+
+def _pool(node: Node, cls: str) -> list[LayerCall]:
+    a = node.attrs
+    return [layer(node, cls, pool_size=a.pool_size, strides=a.window_strides, padding=a.padding)]
+
+
+def lower_max_pool2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return _pool(node, "MaxPooling2D")
+
+
+def lower_avg_pool2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return _pool(node, "AveragePooling2D")
+
+
+def lower_global_avg_pool(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return [layer(node, "GlobalAveragePooling2D", keepdims=node.attrs.keepdims)]
+
+
+def lower_global_max_pool(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return [layer(node, "GlobalMaxPooling2D", keepdims=node.attrs.keepdims)]
+
+
+RULES = {
+    "max_pool2d": KerasRule(lower_max_pool2d),
+    "avg_pool2d": KerasRule(lower_avg_pool2d),
+    "global_avg_pool": KerasRule(lower_global_avg_pool),
+    "global_max_pool": KerasRule(lower_global_max_pool),
+}

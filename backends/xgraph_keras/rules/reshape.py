@@ -1,0 +1,22 @@
+"""Inputs and zero padding in Keras."""
+
+from __future__ import annotations
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+from xgraph_keras.rules.base import KerasRule, layer
+
+
+def lower_input(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return [LayerCall("keras", "Input", {"shape": node.attrs.shape, "name": node.name})]
+
+
+def lower_zero_pad2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return [layer(node, "ZeroPadding2D", padding=node.attrs.padding)]
+
+
+RULES = {
+    "input": KerasRule(lower_input),
+    "zero_pad2d": KerasRule(lower_zero_pad2d),
+}

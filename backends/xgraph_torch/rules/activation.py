@@ -1,0 +1,27 @@
+"""Activations in torch: the one table of torch modules for the spec's activation names,
+used by the `activation` op and by the activations fused into convolutions and dense layers."""
+
+from __future__ import annotations
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+from xgraph_torch.rules.base import NN, TorchRule
+
+ACTIVATION_LAYERS = {
+    "linear": LayerCall(NN, "Identity"),
+    "relu": LayerCall(NN, "ReLU"),
+    "relu6": LayerCall(NN, "ReLU6"),
+    "sigmoid": LayerCall(NN, "Sigmoid"),
+    "hard_sigmoid": LayerCall(NN, "Hardsigmoid"),
+    "tanh": LayerCall(NN, "Tanh"),
+    "softmax": LayerCall(NN, "Softmax", {"dim": 1}),  # the channel axis of (N, C, ...)
+    "swish": LayerCall(NN, "SiLU"),
+}
+
+
+def lower_activation(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return ACTIVATION_LAYERS[node.attrs.activation]
+
+
+RULES = {"activation": TorchRule(lower_activation)}

@@ -1,0 +1,79 @@
+"""Convolutions in torch: TensorFlow's 'same' padding made explicit where it is asymmetric,
+and a fused activation, as Keras's layers have."""
+
+from __future__ import annotations
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+from xgraph_torch.rules.base import (
+    LAYERS,
+    TorchRule,
+    channels,
+    conv_kernel,
+    depthwise_kernel,
+    padding,
+    vector,
+)
+
+
+def _convolution(analysed: AnalysedGraph, node: Node, cls: str, **kwargs: object) -> LayerCall:
+    """The arguments every convolution shares: window, padding, bias, fused activation."""
+    a = node.attrs
+    return LayerCall(
+        LAYERS,
+        cls,
+        {
+            "in_channels": channels(analysed, node),
+            **kwargs,
+            "kernel_size": a.kernel_size,
+            "stride": a.strides,
+            "dilation": a.dilation_rate,
+            **padding(analysed, node, a.kernel_size, a.strides, a.dilation_rate),
+            "bias": a.use_bias,
+            "activation": a.activation,
+        },
+    )
+
+
+def lower_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return _convolution(analysed, node, "Conv2d", out_channels=node.attrs.filters)
+
+
+def lower_depthwise_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    groups = channels(analysed, node)
+    return _convolution(
+        analysed,
+        node,
+        "Conv2d",
+        out_channels=groups * node.attrs.depth_multiplier,
+        groups=groups,
+    )
+
+
+def lower_separable_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    a = node.attrs
+    return _convolution(
+        analysed,
+        node,
+        "SeparableConv2d",
+        out_channels=a.filters,
+        depth_multiplier=a.depth_multiplier,
+    )
+
+
+RULES = {
+    "conv2d": TorchRule(lower_conv2d, {"kernel": conv_kernel("weight"), "bias": vector("bias")}),
+    "depthwise_conv2d": TorchRule(
+        lower_depthwise_conv2d,
+        {"depthwise_kernel": depthwise_kernel("weight"), "bias": vector("bias")},
+    ),
+    "separable_conv2d": TorchRule(
+        lower_separable_conv2d,
+        {
+            "depthwise_kernel": depthwise_kernel("depthwise.weight"),
+            "pointwise_kernel": conv_kernel("pointwise.weight"),
+            "bias": vector("pointwise.bias"),
+        },
+    ),
+}

@@ -1,0 +1,37 @@
+"""Dense layers in torch, and flatten in (H, W, C) order so their weights mean what Keras's do."""
+
+from __future__ import annotations
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+from xgraph_torch.rules.base import LAYERS, NN, TorchRule, channels, dense_kernel, vector
+
+
+def lower_dense(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    a = node.attrs
+    return LayerCall(
+        LAYERS,
+        "Linear",
+        {
+            "in_features": channels(analysed, node),
+            "out_features": a.units,
+            "bias": a.use_bias,
+            "activation": a.activation,
+        },
+    )
+
+
+def lower_flatten(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return LayerCall(LAYERS, "FlattenChannelsLast")
+
+
+def lower_dropout(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return LayerCall(NN, "Dropout", {"p": node.attrs.rate})
+
+
+RULES = {
+    "dense": TorchRule(lower_dense, {"kernel": dense_kernel("weight"), "bias": vector("bias")}),
+    "flatten": TorchRule(lower_flatten),
+    "dropout": TorchRule(lower_dropout),
+}

@@ -1,0 +1,20 @@
+"""Joining branches in torch: add, and concatenation on the spec's axis as a torch dim."""
+
+from __future__ import annotations
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+from xgraph_torch.rules.base import LAYERS, TorchRule, channels_first_dim
+
+
+def lower_add(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return LayerCall(LAYERS, "Add")
+
+
+def lower_concat(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    rank = len(analysed.input_shape_of(node)[0])
+    return LayerCall(LAYERS, "Concat", {"dim": channels_first_dim(node.attrs.axis, rank)})
+
+
+RULES = {"add": TorchRule(lower_add), "concat": TorchRule(lower_concat)}

@@ -1,0 +1,36 @@
+"""BatchNorm in torch: Keras's epsilon kept, Keras's momentum m as torch's 1 - m."""
+
+from __future__ import annotations
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+from xgraph_torch.rules.base import LAYERS, TorchRule, channels, vector
+
+
+def lower_batch_norm(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    a = node.attrs
+    return LayerCall(
+        LAYERS,
+        "BatchNorm",
+        {
+            "num_features": channels(analysed, node),
+            "eps": a.epsilon,
+            "momentum": round(1.0 - a.momentum, 12),  # Keras's decay m is torch's 1 - m
+            "center": a.center,
+            "scale": a.scale,
+        },
+    )
+
+
+RULES = {
+    "batch_norm": TorchRule(
+        lower_batch_norm,
+        {
+            "gamma": vector("weight"),
+            "beta": vector("bias"),
+            "moving_mean": vector("running_mean"),
+            "moving_variance": vector("running_var"),
+        },
+    ),
+}

@@ -1,0 +1,46 @@
+"""Pooling in torch: asymmetric 'same' padding explicit, -inf for max pooling, and average
+pooling that leaves padding out of the count, as TensorFlow does."""
+
+from __future__ import annotations
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+from xgraph_torch.rules.base import LAYERS, TorchRule, padding
+
+
+def _pool(analysed: AnalysedGraph, node: Node) -> dict:
+    a = node.attrs
+    return {
+        "kernel_size": a.pool_size,
+        "stride": a.window_strides,
+        **padding(analysed, node, a.pool_size, a.window_strides),
+    }
+
+
+def lower_max_pool2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return LayerCall(LAYERS, "MaxPool2d", _pool(analysed, node))
+
+
+def lower_avg_pool2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    kwargs = _pool(analysed, node)
+    top, left = kwargs.pop("padding")
+    if "pad" not in kwargs and (top or left):
+        kwargs["pad"] = (left, left, top, top)
+    return LayerCall(LAYERS, "AvgPool2d", kwargs)
+
+
+def lower_global_avg_pool(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return LayerCall(LAYERS, "GlobalPool", {"mode": "avg", "keepdims": node.attrs.keepdims})
+
+
+def lower_global_max_pool(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return LayerCall(LAYERS, "GlobalPool", {"mode": "max", "keepdims": node.attrs.keepdims})
+
+
+RULES = {
+    "max_pool2d": TorchRule(lower_max_pool2d),
+    "avg_pool2d": TorchRule(lower_avg_pool2d),
+    "global_avg_pool": TorchRule(lower_global_avg_pool),
+    "global_max_pool": TorchRule(lower_global_max_pool),
+}
