@@ -10,11 +10,16 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: demo test lint format benchmark clean
 
-$(STAMP): pyproject.toml Makefile
+EXAMPLE_PLUGIN := examples/xgraph_example_ops
+
+$(STAMP): pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[torch,keras,dev]'
+	# The example op plugin: the tests run the whole pipeline on its ops (its dependency,
+	# xgraph, is the editable install above, hence --no-deps).
+	$(BIN)/python -m pip install --quiet --no-deps -e $(EXAMPLE_PLUGIN)
 	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) ; } \
 		|| echo "note: Graphviz's dot is not installed; 'xgraph graph' can still write .dot files"

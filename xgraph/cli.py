@@ -107,10 +107,20 @@ def _load_for_build(args: argparse.Namespace):
     return load_with_weights(args.spec, args.overrides, args.weights, args.seed, args.init, outputs)
 
 
+def _load_backends(analysed, names: list[str]) -> list:
+    """The named backends, once every one of them is known to lower every node: a missing
+    rule is reported at its node before a framework is even imported."""
+    from xgraph.backend import available_backends, load_backend
+    from xgraph.rules import require_rules
+
+    for name in names:
+        if name in available_backends():
+            require_rules(analysed, name)
+    return [load_backend(name) for name in names]
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     import time
-
-    from xgraph.backend import load_backend
 
     started = time.perf_counter()
     analysed, weights = _load_for_build(args)
@@ -119,7 +129,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         analysed, weights = fold_batch_norm(analysed, weights)
     output = Path(args.output)
-    backend = load_backend(args.backend)
+    (backend,) = _load_backends(analysed, [args.backend])
     if output.suffix != backend.file_suffix:
         raise SpecError(
             f"the {backend.name} backend writes {backend.file_suffix} files, not '{output.name}'",
@@ -146,12 +156,12 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from xgraph.backend import load_backend
     from xgraph.init import random_weights
     from xgraph.parity import check_numeric_parity, check_param_parity
 
     analysed, weights = _load_for_build(args)
-    backends = [load_backend(name.strip()) for name in args.backends.split(",") if name.strip()]
+    names = [name.strip() for name in args.backends.split(",") if name.strip()]
+    backends = _load_backends(analysed, names)
     if not args.numeric:
         report = check_param_parity(analysed, weights, backends)
     else:
@@ -175,6 +185,14 @@ def cmd_weights(args: argparse.Namespace) -> int:
     weights = read_weights(args.source, analysed)
     write_weights(args.output, analysed, weights)
     print(f"wrote {args.output}: {len(weights)} tensors, {analysed.total_params:,} values")
+    return 0
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    from xgraph.catalogue import catalogue, catalogue_text
+
+    entries = catalogue()
+    print(json.dumps(entries, indent=2) if args.json else catalogue_text(entries))
     return 0
 
 
@@ -266,6 +284,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _add_set(weights)
     weights.set_defaults(handler=cmd_weights)
+
+    ops = commands.add_parser(
+        "ops",
+        help="list every op: attributes, the package it comes from, the backends that lower it",
+    )
+    ops.add_argument("--json", action="store_true", help="machine-readable output")
+    ops.set_defaults(handler=cmd_ops)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the spec language")
     schema.set_defaults(handler=cmd_schema)

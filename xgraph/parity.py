@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from xgraph.analysis import AnalysedGraph
+from xgraph.rules import require_rules
 
 Counts = tuple[int, int]
 
@@ -208,6 +209,8 @@ def check_param_parity(
     analysed: AnalysedGraph, weights: Mapping[str, np.ndarray], backends: list[Any]
 ) -> ParityReport:
     """Build every backend with `weights` and compare the counts read off the models."""
+    for backend in backends:  # every backend can lower every node, before any is built
+        require_rules(analysed, backend.name)
     counts = {
         b.name: b.node_param_counts(b.build(analysed, dict(weights)), analysed) for b in backends
     }
@@ -225,6 +228,8 @@ def check_numeric_parity(
 ) -> NumericReport:
     """Run one seeded input through two backends built with `weights`, returning every
     node's output, and compare them node by node (the first backend is the reference)."""
+    for backend in backends[:2]:  # every backend can lower every node, before any is built
+        require_rules(analysed, backend.name)
     every_node = tuple(n.name for n in analysed.graph.nodes if n.op != "input")
     probed = analysed.with_outputs(every_node)
     rng = np.random.default_rng(seed)

@@ -1,0 +1,32 @@
+"""The plugin's ops in Keras: the layers each node becomes and, for `channel_affine`, the
+layer class and weights that Keras's files record (read without TensorFlow)."""
+
+from __future__ import annotations
+
+from xgraph_keras.rules.base import KerasRule, layer, weights
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+
+
+def lower_channel_affine(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return [
+        LayerCall(
+            "xgraph_example_ops.keras_layers",
+            "ChannelAffine",
+            {"offset": node.attrs.offset, "name": node.name},
+        )
+    ]
+
+
+def lower_hard_swish(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return [layer(node, "Activation", activation="hard_swish")]
+
+
+RULES = {
+    "channel_affine": KerasRule(
+        lower_channel_affine, "ChannelAffine", weights(("scale", 1), ("offset", 1))
+    ),
+    "hard_swish": KerasRule(lower_hard_swish),
+}

@@ -1,0 +1,29 @@
+"""The plugin's ops in torch: what each node becomes, and where its weights live."""
+
+from __future__ import annotations
+
+from xgraph_torch.rules.base import NN, TorchRule, channels, vector
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+
+
+def lower_channel_affine(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return LayerCall(
+        "xgraph_example_ops.torch_layers",
+        "ChannelAffine",
+        {"channels": channels(analysed, node), "offset": node.attrs.offset},
+    )
+
+
+def lower_hard_swish(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return LayerCall(NN, "Hardswish")
+
+
+RULES = {
+    "channel_affine": TorchRule(
+        lower_channel_affine, {"scale": vector("weight"), "offset": vector("bias")}
+    ),
+    "hard_swish": TorchRule(lower_hard_swish),
+}
