@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from backend_cases import case_ids
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.api import load, loads
@@ -485,3 +486,63 @@ def test_missing_layer_report_is_short(
         "node without weights: block14_sepconv2_bn (batch_norm) expects "
         "(2048,), (2048,), (2048,), (2048,)",
     )
+
+
+def test_prelu_alpha_loads_from_a_keras_weights_file(tmp_path: Path) -> None:
+    """A built-in op added through its op module and one rule per backend: Keras's own PReLU
+    (alpha (1, 1, C)) read from a `.weights.h5` into both builds, outputs as Keras's."""
+    from xgraph_keras.framework import keras
+
+    spec = """\
+xgraph: 1
+name: prelu_net
+inputs:
+  - {name: image, shape: [6, 6, 3]}
+nodes:
+  - {name: conv, op: conv2d, filters: 4, kernel_size: 3}
+  - {name: act, op: prelu}
+  - {name: pool, op: global_avg_pool}
+  - {name: head_act, op: prelu}
+"""
+    image = keras.Input((6, 6, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, name="conv")(image)
+    x = keras.layers.PReLU(shared_axes=[1, 2], name="act")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.PReLU(name="head_act")(x)
+    model = keras.Model(image, x)
+    rng = np.random.default_rng(1)
+    model.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in model.get_weights()])
+    path = tmp_path / "prelu.weights.h5"
+    model.save_weights(path)
+    analysed = loads(spec)
+    weights = read_weights(path, analysed)
+    assert weights["act/alpha"].shape == (1, 1, 4)
+    x = rng.normal(size=(2, 6, 6, 3)).astype(np.float32)
+    expected = model.predict_on_batch(x)
+    for name in ("torch", "keras"):
+        backend = load_backend(name)
+        (got,) = backend.predict(backend.build(analysed, weights), [x])
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize(("op", "case"), case_ids())
+def test_keras_rules_state_the_facts_keras_files_record(op: str, case: str) -> None:
+    """For every registered op (plugins too): the layer class a keras rule names is the class
+    its lowering makes, its weights cover the op's parameters in Keras's order, and a legacy
+    file's layer holding that example's weights is recognised as this op."""
+    from backend_cases import one_op_spec
+    from xgraph_keras.files import _kind_from_weight_names
+
+    from xgraph.rules import op_rules
+
+    analysed = loads(one_op_spec(op, case))
+    node = analysed.graph["out"] if "out" in analysed.graph else analysed.graph.nodes[0]
+    params = analysed.counts[node.name].params
+    rule = op_rules("keras")[node.op]
+    if not params:
+        return
+    assert rule.layer_class == rule.lower(analysed, node)[-1].cls
+    names = [w.name for w in rule.weights if w.name in {p.name for p in params}]
+    assert sorted(names) == sorted(p.name for p in params)
+    arrays = [np.zeros(p.shape) for name in names for p in params if p.name == name]
+    assert _kind_from_weight_names([f"{node.name}/{n}:0" for n in names], arrays) == node.op

@@ -33,6 +33,9 @@ class Case:
 
 
 CASES = [
+    # prelu: one slope per channel, shared over height and width, as Keras's (1, 1, C) alpha.
+    Case("prelu image", "prelu", {}, [(8, 8, 5)], (8, 8, 5), trainable=5),
+    Case("prelu features", "prelu", {}, [(7,)], (7,), trainable=7),
     Case("input image", "input", {"shape": [32, 32, 3]}, [], (32, 32, 3)),
     Case("input vector", "input", {"shape": [10]}, [], (10,)),
     # conv2d: kernel kh*kw*cin*cout (+ bias cout); MACs = out positions * cout * kh*kw*cin.

@@ -5,11 +5,19 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
-from xgraph_keras.rules.base import KerasRule, layer
+from xgraph_keras.rules.base import KerasRule, layer, weights
 
 
 def lower_activation(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
     return [layer(node, "Activation", activation=node.attrs.activation)]
 
 
-RULES = {"activation": KerasRule(lower_activation)}
+def lower_prelu(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    images = len(analysed.input_shape_of(node)[0]) == 3
+    return [layer(node, "PReLU", shared_axes=[1, 2] if images else None)]
+
+
+RULES = {
+    "activation": KerasRule(lower_activation),
+    "prelu": KerasRule(lower_prelu, "PReLU", weights(("alpha", None))),
+}

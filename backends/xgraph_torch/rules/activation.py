@@ -6,7 +6,7 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
-from xgraph_torch.rules.base import NN, TorchRule
+from xgraph_torch.rules.base import NN, TorchRule, TorchSlot, channels
 
 ACTIVATION_LAYERS = {
     "linear": LayerCall(NN, "Identity"),
@@ -24,4 +24,15 @@ def lower_activation(analysed: AnalysedGraph, node: Node) -> LayerCall:
     return ACTIVATION_LAYERS[node.attrs.activation]
 
 
-RULES = {"activation": TorchRule(lower_activation)}
+def lower_prelu(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return LayerCall(NN, "PReLU", {"num_parameters": channels(analysed, node), "init": 0.0})
+
+
+RULES = {
+    "activation": TorchRule(lower_activation),
+    # nn.PReLU holds alpha flat, (C,), where Keras holds (1, 1, C) for images.
+    "prelu": TorchRule(
+        lower_prelu,
+        {"alpha": TorchSlot("weight", lambda a: a.reshape(-1), lambda a, shape: a.reshape(shape))},
+    ),
+}
