@@ -47,6 +47,7 @@ def test_the_core_imports_no_backend_package_or_framework() -> None:
 def _framework_class_names() -> set[str]:
     """Every layer class name torch.nn and keras.layers export (Conv2d, BatchNormalization)."""
     import torch.nn
+
     from xgraph_keras.framework import keras
 
     names = {name for name in dir(torch.nn) if name[:1].isupper()}

@@ -305,3 +305,108 @@ nodes:
   - {op: dropout, rate: 0.5}
   - {op: dense, units: 10, activation: softmax, when: true}
 """
+
+
+# The command line as users of git, cargo and pip expect it
+
+
+def test_version(run_cli: CliRunner, capsys: pytest.CaptureFixture[str]) -> None:
+    from xgraph import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"xgraph {__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["biuld", "spec.yaml"], "  hint: did you mean 'build'?"),
+        (["sumary", "spec.yaml"], "  hint: did you mean 'summary'?"),
+        (
+            ["validate", "specs/xception.yaml", "--sett", "a=1"],
+            "  hint: '--sett' is not an option: did you mean '--set'?",
+        ),
+        (
+            ["build", "specs/xception.yaml", "--backnd", "torch"],
+            "  hint: '--backnd' is not an option: did you mean '--backend'?",
+        ),
+    ],
+)
+def test_mistyped_commands_and_options_get_a_suggestion(
+    capsys: pytest.CaptureFixture[str], argv: list[str], hint: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == hint
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "command", ["validate", "summary", "graph", "build", "parity", "weights", "ops", "schema"]
+)
+def test_every_command_explains_its_arguments_and_shows_examples(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    assert "\nexamples:\n  xgraph " + command in text
+    options = text.split("options:", 1)[1].split("examples:", 1)[0]
+    # every argument has a description: no option line stands alone without help text
+    lines = [line for line in options.splitlines() if line.strip()]
+    for line, following in zip(lines, [*lines[1:], ""], strict=True):
+        if line.startswith("  -") and len(line.split("  ")) < 3 and line.strip() != "-h, --help":
+            assert following.startswith(" " * 8), f"{command}: '{line.strip()}' has no help"
+    if "SPEC" in text.split("options:")[0]:
+        assert "the YAML spec file" in text or "one or more spec files" in text
+
+
+def test_build_without_output_writes_the_spec_name_in_the_current_folder(
+    root: Path, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xgraph",
+            "build",
+            str(root / "specs" / "xception.yaml"),
+            "--backend",
+            "torch",
+            "--set",
+            "input_shape=[71,71,3]",
+            "--set",
+            "classes=3",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no -o given: writing xception.pt2 in the current folder" in result.stderr
+    assert result.stdout.startswith("wrote xception.pt2 (torch)\n")
+    assert (tmp_path / "xception.pt2").is_file()
+
+
+def test_set_values_are_read_as_spec_values_are(run_cli: CliRunner, tmp_path: Path) -> None:
+    """A date-like word stays a string, as in a spec file; messages speak YAML."""
+    spec = tmp_path / "tagged.yaml"
+    spec.write_text(
+        "xgraph: 1\nname: tagged\nparams:\n  tag: {type: str, default: x}\n"
+        "  flag: {type: bool, default: true}\n"
+        "inputs:\n  - {name: image, shape: [4, 4, 3]}\n"
+        "nodes:\n  - {name: pool, op: global_avg_pool}\n"
+    )
+    assert run_cli("summary", spec, "--json", "--set", "tag=2024-01-01").json()["params"] == {
+        "tag": "2024-01-01",
+        "flag": True,
+    }
+    result = run_cli("validate", spec, "--set", "flag=null")
+    assert result.err == "--set:1:6: error: parameter 'flag' is a bool, got null\n"
+    result = run_cli("validate", spec, "--set", "tag=true")
+    assert result.err == "--set:1:5: error: parameter 'tag' is a str, got true\n"

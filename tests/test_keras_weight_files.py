@@ -531,9 +531,9 @@ def test_keras_rules_state_the_facts_keras_files_record(op: str, case: str) -> N
     its lowering makes, its weights cover the op's parameters in Keras's order, and a legacy
     file's layer holding that example's weights is recognised as this op."""
     from backend_cases import one_op_spec
-    from xgraph_keras.files import _kind_from_weight_names
 
     from xgraph.rules import op_rules
+    from xgraph_keras.files import _kind_from_weight_names
 
     analysed = loads(one_op_spec(op, case))
     node = analysed.graph["out"] if "out" in analysed.graph else analysed.graph.nodes[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -60,6 +61,7 @@ def test_builds_load_without_xgraph_and_compute_the_spec(run_cli: CliRunner, tmp
     """Both saved artifacts, loaded by their framework alone (plus the plugin's Keras layer
     registration), compute what the other backend's build computes."""
     import torch
+
     from xgraph_keras.framework import keras
 
     analysed = load(SPEC)
@@ -153,66 +155,21 @@ def _xgraph(site: Path, *args: str | Path, cwd: Path) -> subprocess.CompletedPro
     )
 
 
-COPY_OP = """
-    from xgraph.ops import Attrs, OpDef, OpExample
-
-
-    class CopyAttrs(Attrs):
-        pass
-
-
-    OPS = [
-        OpDef(
-            "copy",
-            CopyAttrs,
-            lambda attrs, inputs: inputs[0],
-            "The input, unchanged.",
-            examples=(OpExample("image", ((4, 4, 3),), {}),),
-        )
-    ]
-"""
-
-TORCH_ONLY_RULES = """
-    from xgraph.lowering import LayerCall
-    from xgraph_torch.rules.base import NN, TorchRule
-
-    RULES = {"copy": TorchRule(lambda analysed, node: LayerCall(NN, "Identity"))}
-"""
-
-USES_COPY = """\
-xgraph: 1
-name: copier
-inputs:
-  - {name: x, shape: [4, 4, 3]}
-nodes:
-  - {name: conv, op: conv2d, filters: 2, kernel_size: 1}
-  - {name: copied, op: copy}
-"""
+TORCH_ONLY_SITE = ROOT / "examples" / "torch_only_ops"  # op 'copy': a torch rule, no keras one
 
 
 @pytest.fixture
 def torch_only_op(tmp_path: Path) -> Path:
-    """A package adding op 'copy' with a torch rule and no keras rule."""
-    site = tmp_path / "site"
-    site.mkdir()
-    _install_fake_package(
-        site,
-        "torch-only-ops",
-        {"copy_ops": COPY_OP, "copy_torch_rules": TORCH_ONLY_RULES},
-        """
-        [xgraph.ops]
-        copy = copy_ops:OPS
-
-        [xgraph.op_rules]
-        torch = copy_torch_rules:RULES
-        """,
-    )
-    (tmp_path / "copier.yaml").write_text(USES_COPY)
-    return site
+    """The docs' package adding op 'copy' with no keras rule, on the path of each run; the
+    runs happen in a scratch folder holding its spec."""
+    shutil.copy(TORCH_ONLY_SITE / "copier.yaml", tmp_path / "copier.yaml")
+    return TORCH_ONLY_SITE
 
 
-def test_an_op_a_backend_cannot_lower_is_a_located_error(torch_only_op: Path) -> None:
-    cwd = torch_only_op.parent
+def test_an_op_a_backend_cannot_lower_is_a_located_error(
+    torch_only_op: Path, tmp_path: Path
+) -> None:
+    cwd = tmp_path
     result = _xgraph(
         torch_only_op, "build", "copier.yaml", "--backend", "keras", "-o", "c.keras", cwd=cwd
     )
@@ -238,7 +195,7 @@ def test_an_op_a_backend_cannot_lower_is_a_located_error(torch_only_op: Path) ->
 def test_an_op_name_clash_names_both_packages(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
-    clash = COPY_OP.replace('"copy",', '"conv2d",')
+    clash = (TORCH_ONLY_SITE / "copy_ops.py").read_text().replace('"copy",', '"conv2d",')
     _install_fake_package(
         site, "clashing-ops", {"clash_ops": clash}, "[xgraph.ops]\nclash = clash_ops:OPS\n"
     )
@@ -253,7 +210,7 @@ def test_an_op_name_clash_names_both_packages(tmp_path: Path) -> None:
 def test_a_rule_clash_names_both_packages(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
-    rules = TORCH_ONLY_RULES.replace('{"copy":', '{"conv2d":')
+    rules = (TORCH_ONLY_SITE / "copy_torch_rules.py").read_text().replace('{"copy":', '{"conv2d":')
     _install_fake_package(
         site, "rule-clash", {"clash_rules": rules}, "[xgraph.op_rules]\ntorch = clash_rules:RULES\n"
     )

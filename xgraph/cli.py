@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from xgraph.errors import SpecError
 
@@ -25,7 +28,8 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a spec parameter; VALUE is read as YAML (repeatable)",
+        help="override a spec parameter; VALUE is read as YAML: --set include_top=false, "
+        "--set input_shape=[224,224,3] (repeatable)",
     )
 
 
@@ -40,8 +44,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--init",
         default=None,
         choices=KERNEL_INITIALIZERS,
-        help=f"kernel initialiser; default: the spec's 'initializer', else {DEFAULT_INITIALIZER}"
-        " (Keras's)",
+        metavar="NAME",
+        help=f"kernel initialiser: {', '.join(KERNEL_INITIALIZERS)}; default: the spec's "
+        f"'initializer', else {DEFAULT_INITIALIZER} (Keras's)",
     )
     parser.add_argument(
         "--weights",
@@ -128,8 +133,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         from xgraph.passes.fold_batch_norm import fold_batch_norm
 
         analysed, weights = fold_batch_norm(analysed, weights)
-    output = Path(args.output)
     (backend,) = _load_backends(analysed, [args.backend])
+    if args.output is None:
+        output = Path(re.sub(r"[^\w.-]", "_", analysed.name) + backend.file_suffix)
+        _progress(f"no -o given: writing {output} in the current folder")
+    else:
+        output = Path(args.output)
     if output.suffix != backend.file_suffix:
         raise SpecError(
             f"the {backend.name} backend writes {backend.file_suffix} files, not '{output.name}'",
@@ -196,42 +205,178 @@ def cmd_ops(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
-    from xgraph.schema import spec_json_schema
+DOCUMENTS = ("spec", "summary", "parity", "parity-numeric", "ops")
 
-    print(json.dumps(spec_json_schema(), indent=2))
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    if args.document == "spec":
+        from xgraph.schema import spec_json_schema
+
+        schema = spec_json_schema()
+    else:
+        from xgraph.documents import DOCUMENT_SCHEMAS
+
+        schema = DOCUMENT_SCHEMAS[args.document]
+    print(json.dumps(schema, indent=2))
     return 0
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="xgraph",
-        description="Compile a YAML network spec into PyTorch and Keras models.",
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for spec errors")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+SPEC_HELP = "the YAML spec file (see docs/spec.md)"
 
-    validate = commands.add_parser("validate", help="check specs without building anything")
-    validate.add_argument("specs", nargs="+", metavar="SPEC")
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the "did you mean" of git and cargo for a mistyped command or option."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        hint = self._suggestion(message)
+        if hint:
+            print(f"  hint: {hint}", file=sys.stderr)
+        sys.exit(2)
+
+    def _suggestion(self, message: str) -> str | None:
+        from xgraph.errors import did_you_mean
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            return did_you_mean(choice.group(1), re.findall(r"'?([\w-]+)'?", choice.group(2)))
+        known = self._all_options()
+        for word in _ARGV:  # an option nobody knows, such as --backnd: its nearest spelling
+            option = word.split("=", 1)[0]
+            if option.startswith("--") and option not in known:
+                suggestion = did_you_mean(option, known)
+                return f"'{option}' is not an option: {suggestion}" if suggestion else None
+        return None
+
+    def _all_options(self) -> list[str]:
+        """The top-level options and those of the command being run."""
+        top = _PARSERS[0]
+        options = list(top._option_string_actions)
+        command = next((word for word in _ARGV if not word.startswith("-")), None)
+        for action in top._actions:
+            if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+                options += list(action.choices[command]._option_string_actions)
+        return options
+
+
+_ARGV: list[str] = []  # the words being parsed, for suggestions
+_PARSERS: list[Parser] = []
+
+
+def _command(
+    commands: argparse._SubParsersAction, name: str, summary: str, description: str, examples: str
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=f"{summary[:1].upper()}{summary[1:]}.\n\n{textwrap.dedent(description).strip()}",
+        epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip(), "  "),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def make_parser() -> argparse.ArgumentParser:
+    from xgraph import __version__
+
+    parser = Parser(
+        prog="xgraph",
+        description="Compile a YAML network spec into PyTorch and Keras models, and prove they "
+        "are the same network.",
+        epilog="Run 'xgraph COMMAND --help' for a command's options and examples. "
+        "The spec language: docs/spec.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"xgraph {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for spec errors")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=Parser
+    )
+
+    validate = _command(
+        commands,
+        "validate",
+        "check specs without building anything",
+        """
+        Checks structure, parameters, expressions, references and shapes of every SPEC, and
+        prints 'SPEC: ok (N nodes, P parameters)' for each one that passes. Every file is
+        checked, not only up to the first bad one; the exit status is 2 if any failed.
+        """,
+        """
+        xgraph validate specs/xception.yaml
+        xgraph validate specs/*.yaml --set classes=10
+        """,
+    )
+    validate.add_argument("specs", nargs="+", metavar="SPEC", help="one or more spec files")
     _add_set(validate)
     validate.set_defaults(handler=cmd_validate)
 
-    summary = commands.add_parser("summary", help="per-node shapes, parameters and MACs")
-    summary.add_argument("spec", metavar="SPEC")
-    summary.add_argument("--json", action="store_true", help="machine-readable output")
+    summary = _command(
+        commands,
+        "summary",
+        "per-node shapes, parameters and MACs",
+        """
+        Prints a Keras-style table: each node with its op, output shape (batch as None),
+        parameters, MACs and inputs, then the totals.
+        """,
+        """
+        xgraph summary specs/xception.yaml
+        xgraph summary specs/xception.yaml --set include_top=false --json
+        """,
+    )
+    summary.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    summary.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON document instead (its schema: xgraph schema --document summary)",
+    )
     _add_set(summary)
     summary.set_defaults(handler=cmd_summary)
 
-    graph = commands.add_parser("graph", help="draw the graph (.dot, .svg, .png)")
-    graph.add_argument("spec", metavar="SPEC")
-    graph.add_argument("-o", "--output", required=True, metavar="FILE")
+    graph = _command(
+        commands,
+        "graph",
+        "draw the graph (.dot, .svg, .png)",
+        """
+        Draws every node, each block instance in a dashed box. .dot is written directly;
+        .svg and .png need Graphviz's 'dot' program.
+        """,
+        """
+        xgraph graph specs/xception.yaml -o xception.svg
+        """,
+    )
+    graph.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    graph.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="where to write: .dot, .svg or .png"
+    )
     _add_set(graph)
     graph.set_defaults(handler=cmd_graph)
 
-    build = commands.add_parser("build", help="compile the spec into a saved model")
-    build.add_argument("spec", metavar="SPEC")
-    build.add_argument("--backend", required=True, help="torch (.pt2) or keras (.keras)")
-    build.add_argument("-o", "--output", required=True, metavar="PATH")
+    build = _command(
+        commands,
+        "build",
+        "compile the spec into a saved model",
+        """
+        torch: a torch.export archive (.pt2) whose module takes NCHW input with a dynamic
+        batch; keras: a .keras archive of built-in layers, NHWC. Both start from the same
+        weights (--weights, or an initialisation drawn once for both).
+        """,
+        """
+        xgraph build specs/xception.yaml --backend torch            # writes xception.pt2
+        xgraph build specs/xception.yaml --backend keras -o model.keras --seed 0
+        xgraph build specs/xception.yaml --backend torch --outputs block3_pool,predictions
+        """,
+    )
+    build.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    build.add_argument(
+        "--backend", required=True, metavar="NAME", help="torch (writes .pt2) or keras (.keras)"
+    )
+    build.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="where to write the model; default: the spec's name with the backend's suffix, "
+        "in the current folder (xception.pt2)",
+    )
     _add_model_options(build)
     build.add_argument(
         "--fold-batch-norm",
@@ -241,18 +386,40 @@ def make_parser() -> argparse.ArgumentParser:
     )
     build.set_defaults(handler=cmd_build)
 
-    parity = commands.add_parser("parity", help="check that the backends build the same network")
-    parity.add_argument("spec", metavar="SPEC")
-    parity.add_argument("--json", action="store_true", help="machine-readable output")
+    parity = _command(
+        commands,
+        "parity",
+        "check that the backends build the same network",
+        """
+        Builds every backend with the same weights and compares the parameters read off the
+        models, node by node, with the analytic counts and with each other. --numeric runs the
+        numeric check instead: the same input through two backends, with random weights and
+        random BatchNorm statistics, comparing every node's output (relative error
+        max|a - b| / max|b|). Exit status 0 when all agree, 1 when a node differs.
+        """,
+        """
+        xgraph parity specs/xception.yaml
+        xgraph parity specs/xception.yaml --numeric --tol 1e-5 --json
+        """,
+    )
+    parity.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    parity.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON document instead (its schema: xgraph schema --document parity, "
+        "or parity-numeric)",
+    )
     parity.add_argument(
         "--backends",
         default="keras,torch",
-        help="comma-separated backends; --numeric takes the first as reference",
+        metavar="A,B",
+        help="comma-separated backends; --numeric compares the first two, the first as "
+        "reference (default: %(default)s)",
     )
     parity.add_argument(
         "--numeric",
         action="store_true",
-        help="also run the same input through both and compare every node",
+        help="compare every node's output for one random input instead of parameter counts",
     )
     parity.add_argument(
         "--tol",
@@ -260,39 +427,86 @@ def make_parser() -> argparse.ArgumentParser:
         default=1e-4,
         help="largest relative error allowed per node (default: %(default)g)",
     )
-    parity.add_argument("--batch", type=int, default=2, help="batch size of the numeric check")
+    parity.add_argument(
+        "--batch",
+        type=int,
+        default=2,
+        help="batch size of the numeric check (default: %(default)s)",
+    )
     _add_model_options(parity)
     parity.set_defaults(handler=cmd_parity)
 
-    weights = commands.add_parser(
-        "weights", help="convert weights between canonical, torch and Keras files"
+    weights = _command(
+        commands,
+        "weights",
+        "convert weights between canonical, torch and Keras files",
+        """
+        Reads a weights file, checks every tensor against the spec's graph, and writes it in
+        another format. Nothing is written unless the whole file fits.
+        """,
+        """
+        xgraph weights specs/xception.yaml --from xception.weights.h5 -o xception.pt
+        xgraph weights specs/xception.yaml --from model.pt -o model.safetensors
+        """,
     )
-    weights.add_argument("spec", metavar="SPEC")
+    weights.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     weights.add_argument(
         "--from",
         dest="source",
         required=True,
         metavar="FILE",
-        help=".safetensors, .pt/.pth, .keras, .weights.h5 or legacy .h5",
+        help="the weights to read: .safetensors, .pt/.pth, .keras, .weights.h5 or legacy .h5",
     )
     weights.add_argument(
         "-o",
         "--output",
         required=True,
         metavar="OUT",
-        help=".safetensors (canonical), .pt (torch state dict) or .weights.h5",
+        help="the file to write: .safetensors (canonical), .pt (torch state dict) or "
+        ".weights.h5 (Keras)",
     )
     _add_set(weights)
     weights.set_defaults(handler=cmd_weights)
 
-    ops = commands.add_parser(
+    ops = _command(
+        commands,
         "ops",
-        help="list every op: attributes, the package it comes from, the backends that lower it",
+        "list every op: attributes, the package it comes from, the backends that lower it",
+        """
+        Lists the built-in ops and those installed packages add (op plugins), with each
+        op's attributes and their defaults.
+        """,
+        """
+        xgraph ops
+        xgraph ops --json
+        """,
     )
-    ops.add_argument("--json", action="store_true", help="machine-readable output")
+    ops.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON document instead (its schema: xgraph schema --document ops)",
+    )
     ops.set_defaults(handler=cmd_ops)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of the spec language")
+    schema = _command(
+        commands,
+        "schema",
+        "print a JSON Schema: of the spec language, or of a command's JSON output",
+        """
+        Without --document, the JSON Schema of the spec language, for editors that complete
+        and check YAML (one schema per op, with its attributes).
+        """,
+        """
+        xgraph schema > xgraph-spec.schema.json
+        xgraph schema --document summary
+        """,
+    )
+    schema.add_argument(
+        "--document",
+        default="spec",
+        choices=DOCUMENTS,
+        help="which schema (default: %(default)s)",
+    )
     schema.set_defaults(handler=cmd_schema)
     for command in commands.choices.values():  # `--debug` may come after the command too
         command.add_argument(
@@ -303,6 +517,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
+    _ARGV[:] = sys.argv[1:] if argv is None else list(argv)
+    _PARSERS[:] = [parser]
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
-from xgraph.errors import SpecError, did_you_mean
+from xgraph.errors import SpecError, as_yaml, did_you_mean
 from xgraph.spec.source import PathKey, SourceMap
 
 _ITEM_TAGS = {"node", "use"}
@@ -95,7 +95,7 @@ def _step(annotation: Any, part: str | int) -> Any:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
+    text = as_yaml(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from xgraph.errors import Location, SpecError, did_you_mean
+from xgraph.errors import Location, SpecError, as_yaml, did_you_mean
 from xgraph.spec.expressions import ExpressionError, has_expression, resolve
 from xgraph.spec.model import NodeItem, Spec, UseItem
 from xgraph.spec.params import Argument, Override, bind_params
@@ -76,7 +76,8 @@ class _Expander:
         value = self.resolve(when, scope, (*path, "when"))
         if not isinstance(value, bool):
             raise SpecError(
-                f"'when' must be true or false, got {value!r}", self.where.value((*path, "when"))
+                f"'when' must be true or false, got {as_yaml(value)}",
+                self.where.value((*path, "when")),
             )
         return value
 
@@ -197,7 +198,7 @@ class _Expander:
             count = self.resolve(item.repeat, scope, (*path, "repeat"))
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise SpecError(
-                    f"'repeat' must be a whole number >= 0, got {count!r}",
+                    f"'repeat' must be a whole number >= 0, got {as_yaml(count)}",
                     self.where.value((*path, "repeat")),
                 )
             if count > MAX_NODES:  # even a block that adds no nodes must not loop for ever

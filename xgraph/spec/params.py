@@ -6,11 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from xgraph.errors import Location, SpecError, did_you_mean
+from xgraph.errors import Location, SpecError, as_yaml, did_you_mean
 from xgraph.spec.model import ParamDecl
-from xgraph.spec.source import PathKey, SourceMap
+from xgraph.spec.source import PathKey, SourceMap, parse_yaml
 
 
 @dataclass(frozen=True)
@@ -50,10 +48,12 @@ def parse_overrides(assignments: Sequence[str]) -> list[Override]:
                 hint="for example: --set include_top=false",
             )
         value_location = Location("--set", index, len(text) - len(raw) + 1)
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            raise SpecError(f"cannot read '{raw}' as a YAML value", value_location) from None
+        try:  # read as a spec's values are: a date-like word stays a string, tags refused
+            value = parse_yaml(raw, "--set").data if raw.strip() else ""
+        except SpecError as exc:
+            raise SpecError(
+                f"cannot read '{raw}' as a YAML value", value_location, notes=[exc.message]
+            ) from None
         overrides.append(Override(name, value, value_location))
     return overrides
 
@@ -72,22 +72,22 @@ def check_param_value(name: str, decl: ParamDecl, value: Any) -> Any:
     }
     if not isinstance(value, expected[kind]) or (kind == "int" and isinstance(value, bool)):
         article = "an" if kind == "int" else "a"
-        raise ValueError(f"parameter '{name}' is {article} {kind}, got {value!r}")
+        raise ValueError(f"parameter '{name}' is {article} {kind}, got {as_yaml(value)}")
     if kind == "shape" and not (
         1 <= len(value) <= 3
         and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
     ):
         raise ValueError(
             f"parameter '{name}' is a shape: 1 to 3 positive integers such as [299, 299, 3], "
-            f"got {value!r}"
+            f"got {as_yaml(value)}"
         )
     if decl.choices is not None and value not in decl.choices:
-        choices = ", ".join(repr(c) for c in decl.choices)
-        raise ValueError(f"parameter '{name}' must be one of {choices}, got {value!r}")
+        choices = ", ".join(as_yaml(c) for c in decl.choices)
+        raise ValueError(f"parameter '{name}' must be one of {choices}, got {as_yaml(value)}")
     if decl.min is not None and value < decl.min:
-        raise ValueError(f"parameter '{name}' must be at least {decl.min:g}, got {value!r}")
+        raise ValueError(f"parameter '{name}' must be at least {decl.min:g}, got {as_yaml(value)}")
     if decl.max is not None and value > decl.max:
-        raise ValueError(f"parameter '{name}' must be at most {decl.max:g}, got {value!r}")
+        raise ValueError(f"parameter '{name}' must be at most {decl.max:g}, got {as_yaml(value)}")
     return value
 
 

@@ -3,11 +3,10 @@ layer class and weights that Keras's files record (read without TensorFlow)."""
 
 from __future__ import annotations
 
-from xgraph_keras.rules.base import KerasRule, layer, weights
-
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph_keras.rules.base import KerasRule, layer, weights
 
 
 def lower_channel_affine(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:

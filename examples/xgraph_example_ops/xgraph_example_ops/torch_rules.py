@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from xgraph_torch.rules.base import NN, TorchRule, channels, vector
-
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph_torch.rules.base import NN, TorchRule, channels, vector
 
 
 def lower_channel_affine(analysed: AnalysedGraph, node: Node) -> LayerCall:
