@@ -5,6 +5,7 @@ installed for one subprocess as real distributions on its path."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -238,3 +239,108 @@ def test_a_plugin_that_fails_to_import_is_named(tmp_path: Path) -> None:
     assert "package 'broken-ops'" in first
     assert "ModuleNotFoundError" in first
     assert "Traceback" not in result.stderr
+
+
+def test_rules_for_a_backend_that_is_not_installed_are_ignored(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    _install_fake_package(
+        site, "onnx-rules", {}, "[xgraph.op_rules]\nonnx = module_that_does_not_exist:RULES\n"
+    )
+    result = _xgraph(site, "ops", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert all("onnx" not in entry["backends"] for entry in json.loads(result.stdout))
+
+
+def test_a_rule_that_does_not_place_a_weight_is_a_located_error(tmp_path: Path) -> None:
+    """A plugin's torch rule without a slot for one of its op's parameters: refused at the
+    node before anything is built, not a KeyError from inside the build."""
+    site = tmp_path / "site"
+    site.mkdir()
+    ops = (
+        "from dataclasses import replace\n"
+        "from xgraph_example_ops.ops import OPS as EXAMPLE\n"
+        "OPS = [replace(EXAMPLE[0], name='affine2')]\n"
+    )
+    rules = (
+        "from xgraph_torch.rules.base import TorchRule, vector\n"
+        "from xgraph_example_ops.torch_rules import lower_channel_affine\n"
+        "RULES = {'affine2': TorchRule(lower_channel_affine, {'scale': vector('weight')})}\n"
+    )
+    _install_fake_package(
+        site,
+        "half-ruled",
+        {"half_ops": ops, "half_rules": rules},
+        "[xgraph.ops]\nhalf = half_ops:OPS\n\n[xgraph.op_rules]\ntorch = half_rules:RULES\n",
+    )
+    spec = tmp_path / "half.yaml"
+    spec.write_text(
+        "xgraph: 1\nname: half\ninputs:\n  - {name: x, shape: [4, 4, 3]}\n"
+        "nodes:\n  - {name: scaled, op: affine2}\n"
+    )
+    result = _xgraph(site, "build", spec, "--backend", "torch", "-o", "h.pt2", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"{spec}:6:5: error: the torch rule of op 'affine2' (node 'scaled') does not place "
+        "its weights offset"
+    )
+    assert not (tmp_path / "h.pt2").exists()
+
+
+def test_reading_a_keras_file_into_a_graph_keras_cannot_build_is_a_located_error(
+    torch_only_op: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "w.weights.h5").write_bytes(b"")
+    result = _xgraph(
+        torch_only_op,
+        "weights",
+        "copier.yaml",
+        "--from",
+        "w.weights.h5",
+        "-o",
+        "w.pt",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "copier.yaml:7:5: error: op 'copy' (node 'copied') has no lowering for the keras backend"
+    )
+
+
+def test_an_op_sharing_a_keras_class_does_not_take_over_keras_files(tmp_path: Path) -> None:
+    """A plugin op whose Keras layer is a Dense: files of a graph of plain dense layers
+    still read, in every Keras format, with the plugin installed."""
+    from xgraph_keras.framework import keras
+
+    site = tmp_path / "site"
+    site.mkdir()
+    ops = (
+        "from xgraph.ops.dense import OPS as DENSE_OPS\n"
+        "from dataclasses import replace\n"
+        "OPS = [replace(DENSE_OPS[0], name='another_dense')]\n"
+    )
+    rules = (
+        "from xgraph_keras.rules.dense import RULES as DENSE\n"
+        "RULES = {'another_dense': DENSE['dense']}\n"
+    )
+    _install_fake_package(
+        site,
+        "dense-twin",
+        {"twin_ops": ops, "twin_rules": rules},
+        "[xgraph.ops]\ntwin = twin_ops:OPS\n\n[xgraph.op_rules]\nkeras = twin_rules:RULES\n",
+    )
+    spec = tmp_path / "mlp.yaml"
+    spec.write_text(
+        "xgraph: 1\nname: mlp\ninputs:\n  - {name: x, shape: [6]}\n"
+        "nodes:\n  - {op: dense, units: 4}\n  - {op: dense, units: 2}\n"
+    )
+    inputs = keras.Input((6,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(4)(inputs)))
+    model.save_weights(tmp_path / "mlp.weights.h5")
+    model.save(tmp_path / "mlp.keras")
+    model.save(tmp_path / "mlp.h5")
+    for name in ("mlp.weights.h5", "mlp.keras", "mlp.h5"):
+        result = _xgraph(
+            site, "weights", spec, "--from", name, "-o", "out.safetensors", cwd=tmp_path
+        )
+        assert result.returncode == 0, (name, result.stderr)

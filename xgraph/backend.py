@@ -17,7 +17,7 @@ from xgraph.errors import SpecError, did_you_mean
 from xgraph.graph import Node
 from xgraph.init import Weights
 from xgraph.lowering import LayerCall
-from xgraph.plugins import BACKENDS, entries, load_entry
+from xgraph.plugins import BACKENDS, entries, installed_backends, load_entry
 
 
 class Backend(Protocol):
@@ -57,7 +57,7 @@ class Backend(Protocol):
 
 
 def available_backends() -> list[str]:
-    return sorted({entry.name for entry in entries(BACKENDS)})
+    return installed_backends()
 
 
 def load_backend(name: str) -> Backend:

@@ -8,8 +8,6 @@ import json
 import textwrap
 from typing import Any
 
-from pydantic_core import PydanticUndefined
-
 from xgraph.ops import REGISTRY, OpDef
 from xgraph.rules import backends_for
 
@@ -19,8 +17,9 @@ def _attributes(opdef: OpDef) -> list[dict[str, Any]]:
     attributes = []
     for name, field in opdef.attrs.model_fields.items():
         entry: dict[str, Any] = {"name": name, "required": field.is_required()}
-        if field.default is not PydanticUndefined:
-            entry["default"] = json.loads(json.dumps(field.default))  # tuples as lists
+        if not field.is_required():
+            default = field.get_default(call_default_factory=True)
+            entry["default"] = json.loads(json.dumps(default, default=repr))  # tuples as lists
         attributes.append(entry)
     return sorted(attributes, key=lambda entry: not entry["required"])
 
@@ -42,7 +41,7 @@ def catalogue() -> list[dict[str, Any]]:
 
 
 def _attribute_text(attribute: dict[str, Any]) -> str:
-    if attribute["required"]:
+    if attribute["required"] or "default" not in attribute:
         return f"{attribute['name']} (required)"
     return f"{attribute['name']}={json.dumps(attribute['default'])}"
 

@@ -6,6 +6,7 @@ generated code cannot drift apart, and tests can compare lowerings without build
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,11 @@ class LayerCall:
     module: str
     cls: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def instantiate(self) -> Any:
+        """The live object: `module.cls(**kwargs)`, importing the module (this is where a
+        framework, or a plugin's own layers, get imported)."""
+        return getattr(importlib.import_module(self.module), self.cls)(**self.kwargs)
 
     def __str__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self.kwargs.items())

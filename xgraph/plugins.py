@@ -4,8 +4,10 @@ Four groups, all read with `importlib.metadata`, so a package extends xgraph wit
 of it, and built-in and plugin contributions are registered the same way:
 
 - `xgraph.backends`: a backend's name -> its class (imports the framework);
-- `xgraph.ops`: any name -> a list of `OpDef` (framework-free);
-- `xgraph.op_rules`: a backend's name -> {op name: that backend's rule for the op};
+- `xgraph.ops`: any name -> a list of `OpDef` (framework-free); xgraph's own ops are built
+  in (`xgraph.ops.BUILTIN_OPS`), so the core works even without installed metadata;
+- `xgraph.op_rules`: a backend's name -> {op name: that backend's rule for the op}, from
+  xgraph itself for its own backends and ops, and from plugins;
 - `xgraph.weight_files`: any name -> a `WeightFileFormat` (reads and writes weight files).
 """
 
@@ -50,3 +52,8 @@ def loaded(group: str, name: str | None = None) -> Iterator[tuple[EntryPoint, An
     for entry in entries(group):
         if name is None or entry.name == name:
             yield entry, load_entry(entry)
+
+
+def installed_backends() -> list[str]:
+    """The names of the backends installed (`xgraph.backends`), without loading any."""
+    return sorted({entry.name for entry in entries(BACKENDS)})

@@ -15,12 +15,14 @@ from typing import Any
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
-from xgraph.plugins import OP_RULES, entries, loaded, package_of
+from xgraph.plugins import OP_RULES, entries, installed_backends, loaded, package_of
 
 
 def rule_backends() -> list[str]:
-    """Every backend name that some installed package registers rules for."""
-    return sorted({entry.name for entry in entries(OP_RULES)})
+    """The installed backends that some package registers rules for (rules a plugin ships
+    for a backend that is not installed are never loaded)."""
+    ruled = {entry.name for entry in entries(OP_RULES)}
+    return [name for name in installed_backends() if name in ruled]
 
 
 @cache
@@ -53,10 +55,22 @@ def backends_for(op: str) -> list[str]:
 
 
 def require_rules(analysed: AnalysedGraph, backend: str) -> None:
-    """Fail at the first node whose op `backend` cannot lower, before anything is built."""
+    """Fail at the first node whose op `backend` cannot lower, or whose weights its rule
+    does not place (a rule's `weight_names`), before anything is built."""
     rules = op_rules(backend)
     for node in analysed.graph.nodes:
-        if node.op not in rules:
+        rule = rules.get(node.op)
+        placed = getattr(rule, "weight_names", None)
+        if rule is not None and placed is not None:
+            unplaced = [p.name for p in analysed.counts[node.name].params if p.name not in placed]
+            if unplaced:
+                raise SpecError(
+                    f"the {backend} rule of op '{node.op}' (node '{node.name}') does not place "
+                    f"its weights {', '.join(unplaced)}",
+                    node.location,
+                    notes=[f"'{node.op}' comes from package '{node.opdef.origin}'"],
+                )
+        if rule is None:
             able = backends_for(node.op)
             raise SpecError(
                 f"op '{node.op}' (node '{node.name}') has no lowering for the {backend} backend",

@@ -6,7 +6,6 @@ one, so a saved model loads with plain `keras.saving.load_model`.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,11 +20,6 @@ from xgraph.lowering import LayerCall
 from xgraph.rules import op_rules, require_rules
 from xgraph_keras.framework import keras
 from xgraph_keras.rules import KerasRule
-
-
-def instantiate(call: LayerCall) -> object:
-    """`keras.layers.X(...)`, or a plugin's own layer class from its module."""
-    return getattr(importlib.import_module(call.module), call.cls)(**call.kwargs)
 
 
 class KerasBackend:
@@ -56,12 +50,12 @@ class KerasBackend:
         for node in analysed.graph.nodes:
             calls = self.lower(analysed, node)
             if node.op == "input":
-                values[node.name] = instantiate(calls[0])
+                values[node.name] = calls[0].instantiate()
                 continue
             sources = [values[name] for name in node.inputs]
             value = sources if node.opdef.max_inputs != 1 else sources[0]
             for call in calls:
-                value = instantiate(call)(value)
+                value = call.instantiate()(value)
             values[node.name] = value
         graph = analysed.graph
         outputs = [values[name] for name in graph.outputs]

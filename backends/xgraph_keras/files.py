@@ -24,18 +24,21 @@ from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
 from xgraph.files import save_atomically
 from xgraph.init import Weights
-from xgraph.rules import op_rules
+from xgraph.rules import op_rules, require_rules
 from xgraph_keras.matching import FileLayer, match_layers
 from xgraph_keras.rules.base import class_key
 
 _CLASS_KEY = re.compile(r"^(?P<cls>.+?)(?:_(?P<index>\d+))?$")
 
 
-def _ops_by_class() -> dict[str, str]:
+def _ops_by_class(prefer: frozenset[str]) -> dict[str, str]:
     """Keras class key (`batch_normalization`, as Keras 3 keys files) -> the xgraph op whose
-    keras rule makes that layer, for every op with weights, plugin ops included."""
+    keras rule makes that layer, for every op with weights, plugin ops included. Where two
+    ops make one class, an op of the graph being read (`prefer`) wins."""
     found: dict[str, str] = {}
-    for op, rule in sorted(op_rules("keras").items()):
+    for op, rule in sorted(
+        op_rules("keras").items(), key=lambda item: (item[0] not in prefer, item[0])
+    ):
         if rule.layer_class:
             found.setdefault(class_key(rule.layer_class), op)
     return found
@@ -48,11 +51,13 @@ def _vars(group: Any) -> list[np.ndarray]:
     return [np.asarray(variables[key]) for key in sorted(variables, key=int)]
 
 
-def _layers_v3(h5: Any, source: str, names_by_key: dict[str, str] | None) -> list[FileLayer]:
+def _layers_v3(
+    h5: Any, source: str, names_by_key: dict[str, str] | None, prefer: frozenset[str]
+) -> list[FileLayer]:
     """Keras 3 layout; with `names_by_key` (from a .keras config) layers get their names."""
     if "layers" not in h5:
         raise SpecError(f"{source}: not a Keras weights file (no 'layers' group)")
-    kinds = _ops_by_class()
+    kinds = _ops_by_class(prefer)
     found = []
     for key in h5["layers"]:
         arrays = _vars(h5["layers"][key])
@@ -72,10 +77,13 @@ def _layers_v3(h5: Any, source: str, names_by_key: dict[str, str] | None) -> lis
     return [layer for _, _, layer in found]
 
 
-def _kind_from_weight_names(names: list[str], arrays: list[np.ndarray]) -> str | None:
+def _kind_from_weight_names(
+    names: list[str], arrays: list[np.ndarray], prefer: frozenset[str] = frozenset()
+) -> str | None:
     """The op of a legacy file's layer, which records no class: among the ops whose Keras
     layer can hold these weights (names and ranks), the one that needs the fewest others
-    (a depthwise layer's weights fit a separable one too, which has a pointwise kernel more)."""
+    (a depthwise layer's weights fit a separable one too, which has a pointwise kernel more),
+    an op of the graph being read (`prefer`) before others."""
     held = [
         (name.rsplit("/", 1)[-1].split(":", 1)[0], array.ndim)
         for name, array in zip(names, arrays, strict=True)
@@ -86,14 +94,14 @@ def _kind_from_weight_names(names: list[str], arrays: list[np.ndarray]) -> str |
         if rule.layer_class and all(
             name in possible and possible[name] in (None, rank) for name, rank in held
         ):
-            fits.append((len(possible) - len(held), op))
+            fits.append((len(possible) - len(held), op not in prefer, op))
     fits.sort()
-    if not fits or (len(fits) > 1 and fits[0][0] == fits[1][0]):
+    if not fits or (len(fits) > 1 and fits[0][:2] == fits[1][:2]):
         return None
-    return fits[0][1]
+    return fits[0][2]
 
 
-def _layers_legacy(h5: Any, source: str) -> list[FileLayer]:
+def _layers_legacy(h5: Any, source: str, prefer: frozenset[str]) -> list[FileLayer]:
     root = h5.get("model_weights", h5)
     if "layer_names" not in root.attrs:
         raise SpecError(f"{source}: not a Keras weights file (no 'layer_names' attribute)")
@@ -116,7 +124,7 @@ def _layers_legacy(h5: Any, source: str) -> list[FileLayer]:
                 f"{', '.join(absent)}"
             )
         arrays = [np.asarray(group[w]) for w in weight_names]
-        kind = _kind_from_weight_names(weight_names, arrays)
+        kind = _kind_from_weight_names(weight_names, arrays, prefer)
         if kind is None:
             raise SpecError(
                 f"{source}: layer '{name}' holds weights ({', '.join(weight_names)}) "
@@ -138,8 +146,9 @@ def _names_from_config(config: dict[str, Any]) -> dict[str, str]:
     return names
 
 
-def read_keras_layers(path: str) -> list[FileLayer]:
-    """The weight groups of a .keras, .weights.h5 or legacy .h5 file, in the file's order."""
+def read_keras_layers(path: str, prefer: frozenset[str] = frozenset()) -> list[FileLayer]:
+    """The weight groups of a .keras, .weights.h5 or legacy .h5 file, in the file's order;
+    where a layer could belong to several ops, those in `prefer` are chosen."""
     import h5py
 
     source = str(path)
@@ -149,11 +158,11 @@ def read_keras_layers(path: str) -> list[FileLayer]:
                 config = json.loads(archive.read("config.json"))
                 data = archive.read("model.weights.h5")
             with h5py.File(io.BytesIO(data), "r") as h5:
-                return _layers_v3(h5, source, _names_from_config(config))
+                return _layers_v3(h5, source, _names_from_config(config), prefer)
         with h5py.File(path, "r") as h5:
             if "layers" in h5:
-                return _layers_v3(h5, source, None)
-            return _layers_legacy(h5, source)
+                return _layers_v3(h5, source, None, prefer)
+            return _layers_legacy(h5, source, prefer)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise SpecError(f"{source}: cannot read Keras weights: {exc}") from None
 
@@ -167,7 +176,9 @@ class KerasFiles:
     writable = (".weights.h5",)
 
     def read(self, path: Path, analysed: AnalysedGraph) -> Weights:
-        return match_layers(analysed, read_keras_layers(str(path)), str(path))
+        require_rules(analysed, "keras")  # Keras's layer order follows the keras lowering
+        ops = frozenset(node.op for node in analysed.graph.nodes)
+        return match_layers(analysed, read_keras_layers(str(path), ops), str(path))
 
     def write(self, path: Path, analysed: AnalysedGraph, weights: Weights) -> None:
         from xgraph_keras.backend import KerasBackend

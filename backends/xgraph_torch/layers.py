@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xgraph_torch.module import instantiate
 from xgraph_torch.rules.activation import ACTIVATION_LAYERS
 
 PadAmounts = tuple[int, int, int, int]  # left, right, top, bottom, as F.pad takes them
@@ -18,7 +17,7 @@ PadAmounts = tuple[int, int, int, int]  # left, right, top, bottom, as F.pad tak
 
 def activation_module(name: str) -> nn.Module:
     """A fused activation, from the same table as the `activation` op's lowering."""
-    return instantiate(ACTIVATION_LAYERS[name])
+    return ACTIVATION_LAYERS[name].instantiate()
 
 
 class Conv2d(nn.Conv2d):

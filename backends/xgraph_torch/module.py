@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 
 import torch
@@ -10,11 +9,6 @@ from torch import nn
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
-from xgraph.lowering import LayerCall
-
-
-def instantiate(call: LayerCall) -> nn.Module:
-    return getattr(importlib.import_module(call.module), call.cls)(**call.kwargs)
 
 
 class GraphModule(nn.Module):
@@ -82,6 +76,6 @@ def build_module(analysed: AnalysedGraph, lower) -> GraphModule:
         call = lower(analysed, node)
         if call is None:
             continue
-        modules[node.name] = instantiate(call)
+        modules[node.name] = call.instantiate()
         steps.append((node.name, node.inputs))
     return GraphModule(modules, steps, analysed.graph.inputs, analysed.graph.outputs)

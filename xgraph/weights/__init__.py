@@ -1,2 +1,2 @@
-"""Weights across frameworks: the canonical format, Keras files read with h5py, and matching
-the tensors of a file to the nodes of a graph."""
+"""Weights across frameworks: the canonical safetensors format, and reading and writing any
+weight file format a backend package registers (`xgraph.weight_files`)."""

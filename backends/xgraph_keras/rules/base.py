@@ -39,6 +39,11 @@ class KerasRule:
     layer_class: str | None = None
     weights: tuple[KerasWeight, ...] = ()
 
+    @property
+    def weight_names(self) -> frozenset[str]:
+        """The canonical parameters this rule places (checked before a build)."""
+        return frozenset(weight.name for weight in self.weights)
+
 
 def weights(*pairs: tuple[str, int | None]) -> tuple[KerasWeight, ...]:
     return tuple(KerasWeight(name, rank) for name, rank in pairs)

@@ -45,6 +45,11 @@ class TorchRule:
     lower: Lowering
     weights: Mapping[str, TorchSlot] = field(default_factory=dict)
 
+    @property
+    def weight_names(self) -> frozenset[str]:
+        """The canonical parameters this rule places (checked before a build)."""
+        return frozenset(self.weights)
+
 
 def _same(array: ndarray, shape: Shape | None = None) -> ndarray:
     return array
