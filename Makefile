@@ -29,6 +29,8 @@ demo: $(STAMP)
 	$(BIN)/xgraph summary specs/xception.yaml
 	$(BIN)/xgraph parity specs/xception.yaml
 	$(BIN)/xgraph parity specs/xception.yaml --numeric
+	$(BIN)/xgraph codegen specs/xception.yaml --backend torch -o out/xception_torch.py
+	$(BIN)/xgraph codegen specs/xception.yaml --backend keras -o out/xception_keras.py
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_xception.py

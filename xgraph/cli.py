@@ -197,6 +197,22 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_codegen(args: argparse.Namespace) -> int:
+    from xgraph.api import load
+    from xgraph.codegen import generate
+
+    analysed = load(args.spec, args.overrides)
+    source = generate(analysed, args.backend, args.spec, args.overrides)
+    if args.output is None:
+        sys.stdout.write(source)
+        return 0
+    from xgraph.files import write_atomically
+
+    write_atomically(Path(args.output), source.encode())
+    print(f"wrote {args.output} ({args.backend}, {source.count(chr(10))} lines)")
+    return 0
+
+
 def cmd_ops(args: argparse.Namespace) -> int:
     from xgraph.catalogue import catalogue, catalogue_text
 
@@ -467,6 +483,31 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _add_set(weights)
     weights.set_defaults(handler=cmd_weights)
+
+    codegen = _command(
+        commands,
+        "codegen",
+        "write the spec as a standalone PyTorch or Keras Python module",
+        """
+        One readable module that imports only torch (or only keras) and the standard
+        library: an nn.Module class, or a function building a functional keras.Model, as
+        keras.applications does. Blocks become methods or functions, repeats loops; layer
+        names are the node names, so weights from 'xgraph weights -o model.pt' or
+        '.weights.h5' load unchanged. Spec parameters that only change values (classes)
+        become keyword arguments; the others are resolved.
+        """,
+        """
+        xgraph codegen specs/xception.yaml --backend torch -o xception_torch.py
+        xgraph codegen specs/xception.yaml --backend keras --set classes=10
+        """,
+    )
+    codegen.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    codegen.add_argument("--backend", required=True, metavar="NAME", help="torch or keras")
+    codegen.add_argument(
+        "-o", "--output", metavar="FILE", help="where to write the module; default: stdout"
+    )
+    _add_set(codegen)
+    codegen.set_defaults(handler=cmd_codegen)
 
     ops = _command(
         commands,

@@ -8,7 +8,8 @@ of it, and built-in and plugin contributions are registered the same way:
   in (`xgraph.ops.BUILTIN_OPS`), so the core works even without installed metadata;
 - `xgraph.op_rules`: a backend's name -> {op name: that backend's rule for the op}, from
   xgraph itself for its own backends and ops, and from plugins;
-- `xgraph.weight_files`: any name -> a `WeightFileFormat` (reads and writes weight files).
+- `xgraph.weight_files`: any name -> a `WeightFileFormat` (reads and writes weight files);
+- `xgraph.codegen`: a backend's name -> its code printer module (`xgraph.codegen.Printer`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ BACKENDS = "xgraph.backends"
 OPS = "xgraph.ops"
 OP_RULES = "xgraph.op_rules"
 WEIGHT_FILES = "xgraph.weight_files"
+CODEGEN = "xgraph.codegen"
 
 
 def package_of(entry: EntryPoint) -> str:

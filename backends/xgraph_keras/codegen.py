@@ -1,0 +1,230 @@
+"""Keras code generation: the core's program (`xgraph.codegen`) printed as a function that
+builds a functional `keras.Model`, in the style of keras.applications.
+
+Every layer is printed from the same `LayerCall` the builder instantiates, named after its
+node, so layer and weight names, and the layer order `.weights.h5` files rely on, equal the
+build's. Blocks shared by several instances become functions `<block>(x, name, ...)`.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import sys
+import textwrap
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.codegen import (
+    LINE,
+    BlockCall,
+    Comment,
+    LayerStep,
+    Loop,
+    Program,
+    Rename,
+    arguments,
+    format_call,
+    plain,
+    python_literal,
+)
+from xgraph.errors import SpecError
+from xgraph.graph import Node
+from xgraph.lowering import LayerCall
+from xgraph.rules import op_rules
+from xgraph_keras.framework import keras
+
+RESERVED = frozenset({"keras", "layers", "x", "inputs", "name", "i"})
+INPUT_VAR = "inputs"
+KEEP_INPUTS = True  # keras.Model(inputs, ...) at the end
+
+
+def check_node_name(node: Node) -> None:
+    """Node names are layer names, strings: any identifier will do."""
+
+
+def lower(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return op_rules("keras")[node.op].lower(analysed, node)
+
+
+def structural(call: LayerCall) -> frozenset[str]:
+    return frozenset()
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("xgraph_keras", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+# Imports a plugin's layer module may have, and what they become in the generated module.
+_ALIASES = {("xgraph_keras.framework", "keras"): "import keras"}
+
+
+def _plugin_class(call: LayerCall, node: Node) -> tuple[str, list[str]]:
+    """A plugin's own Keras layer, copied into the generated code (without decorators) when
+    its module needs nothing but keras and the standard library; and the imports it needs."""
+    module = importlib.import_module(call.module)
+    text = inspect.getsource(module)
+    tree = ast.parse(text)
+    imports = []
+    for statement in tree.body:
+        if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
+            continue
+        if isinstance(statement, ast.Import | ast.ImportFrom):
+            base = statement.module if isinstance(statement, ast.ImportFrom) else None
+            for alias in statement.names:
+                if (base, alias.name) in _ALIASES:
+                    imports.append(_ALIASES[(base, alias.name)])
+                    continue
+                top = (base or alias.name).split(".")[0]
+                if top != "keras" and top not in sys.stdlib_module_names:
+                    raise SpecError(
+                        f"op '{node.op}' (node '{node.name}') has no code generation for the "
+                        f"keras backend: its layer {call.module}.{call.cls} needs "
+                        f"'{base or alias.name}'",
+                        node.location,
+                    )
+                imports.append(ast.get_source_segment(text, statement) or "")
+    for statement in tree.body:
+        if isinstance(statement, ast.ClassDef) and statement.name == call.cls:
+            start = statement.lineno
+            lines = text.splitlines()[start - 1 : statement.end_lineno]
+            return "\n".join(lines), imports
+    raise SpecError(
+        f"op '{node.op}' (node '{node.name}') has no code generation for the keras backend: "
+        f"class {call.cls} not found in {call.module}",
+        node.location,
+    )
+
+
+class _Printer:
+    def __init__(self) -> None:
+        self.plugins: dict[str, str] = {}
+        self.imports: list[str] = []
+
+    def layer(self, step: LayerStep, call: LayerCall) -> tuple[str, list[Any]]:
+        if call.module == "keras.layers":
+            cls = getattr(keras.layers, call.cls)
+            head = f"layers.{call.cls}"
+        elif call.module == "keras":
+            cls = getattr(keras, call.cls)
+            head = f"keras.{call.cls}"
+        else:
+            if call.cls not in self.plugins:
+                source, imports = _plugin_class(call, step.node)
+                self.plugins[call.cls] = source
+                self.imports += [i for i in imports if i not in self.imports]
+            cls = getattr(importlib.import_module(call.module), call.cls)
+            head = call.cls
+        kwargs = {k: plain(k, v) for k, v in call.kwargs.items()}
+        return head, arguments(cls, kwargs)
+
+    def lines(self, items: list[Any], indent: int) -> list[str]:
+        lines: list[str] = []
+        pad = " " * indent
+        for item in items:
+            if isinstance(item, Comment):
+                lines.append(f"{pad}# {item.text}")
+            elif isinstance(item, Rename):
+                lines.append(f"{pad}{item.target} = {item.source}")
+            elif isinstance(item, LayerStep):
+                source = item.inputs
+                for call in item.calls:
+                    head, args = self.layer(item, call)
+                    if call.module == "keras" and call.cls == "Input":
+                        lines += format_call(indent, f"{item.output} = {head}", args)
+                        continue
+                    many = item.node.opdef.max_inputs != 1 and len(source) > 0
+                    value = f"[{', '.join(source)}]" if many else ", ".join(source)
+                    lines += format_call(indent, f"{item.output} = {head}", args, f"({value})")
+                    source = [item.output]
+            elif isinstance(item, BlockCall):
+                args = [*item.inputs, python_literal(item.instance)] + [
+                    f"{k}={python_literal(plain(k, v))}" for k, v in item.args.items()
+                ]
+                lines += format_call(indent, f"{item.output} = {item.function.name}", args)
+            elif isinstance(item, Loop):
+                lines.append(f"{pad}for {item.var} in range({item.start}, {item.stop}):")
+                lines += self.lines(item.body, indent + 4)
+        return lines
+
+
+def render(program: Program) -> str:
+    printer = _Printer()
+    functions = [
+        {
+            "head": format_call(0, f"def {f.name}", ["x", "name", *f.params], ":"),
+            "block": f.block,
+            "body": printer.lines(f.body, 4),
+            "output": f.output,
+        }
+        for f in program.functions
+    ]
+    body = printer.lines([*program.inputs, *program.body], 4)
+    inputs = [step.output for step in program.inputs]
+    outputs = program.outputs
+    model = format_call(
+        4,
+        "return keras.Model",
+        [
+            inputs[0] if len(inputs) == 1 else f"[{', '.join(inputs)}]",
+            outputs[0] if len(outputs) == 1 else f"[{', '.join(outputs)}]",
+            f"name={python_literal(program.spec_name)}",
+        ],
+    )
+    text = program.description.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    imports = sorted({"import keras", *printer.imports} - {"from keras import layers"})
+    if any("layers." in line for line in body) or any(
+        "layers." in line for f in functions for line in f["body"]
+    ):
+        imports.append("from keras import layers")
+    return (
+        _environment()
+        .get_template("module.py.j2")
+        .render(
+            header=program.header,
+            docstring=textwrap.wrap(text or "A generated model.", LINE - 4),
+            imports=_sorted_imports(imports),
+            helpers=list(printer.plugins.values()),
+            functions=functions,
+            function_name=program.function_name,
+            spec_name=program.spec_name,
+            body=body,
+            model=model,
+            head=format_call(
+                0,
+                f"def {program.function_name}",
+                [f"{k}={python_literal(v)}" for k, v in program.params.items()],
+                ":",
+            ),
+        )
+    )
+
+
+def _sorted_imports(imports: list[str]) -> list[str]:
+    """As ruff's isort orders them: the standard library first, then keras; plain imports
+    before from-imports within each."""
+
+    def key(line: str) -> tuple[int, int, str]:
+        words = line.split()
+        top = words[1].split(".")[0]
+        return (0 if top in sys.stdlib_module_names else 1, words[0] == "from", words[1])
+
+    ordered = sorted(set(imports), key=key)
+    result = []
+    for index, line in enumerate(ordered):
+        if index and key(line)[0] != key(ordered[index - 1])[0]:
+            result.append("")
+        result.append(line)
+    return result

@@ -1,0 +1,285 @@
+"""Code generation: standalone torch and Keras modules from a spec, checked against the
+xgraph builds (weights load unchanged, same numbers, same parameter counts).
+
+The golden files under tests/golden/ are the generated Xception modules; after a deliberate
+change to the generated code, rewrite them with `XGRAPH_REGEN_GOLDEN=1 pytest
+tests/test_codegen.py` and review the diff.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib.util
+import io
+import os
+import subprocess
+import sys
+import tokenize
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from backend_cases import case_ids, one_op_spec
+
+from xgraph.api import load, loads
+from xgraph.codegen import class_name, generate, identifier
+from xgraph.errors import SpecError
+from xgraph.init import random_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden"
+PLUGIN_SPEC = ROOT / "examples" / "xgraph_example_ops" / "specs" / "affine_net.yaml"
+SPECS = [*sorted((ROOT / "specs").glob("*.yaml")), PLUGIN_SPEC]
+BACKENDS = ("torch", "keras")
+
+
+def relative_path(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def generated(spec: Path, backend: str, overrides: tuple[str, ...] = ()) -> str:
+    """The module for `spec`, generated from the repository's root, as `xgraph codegen` is."""
+    with contextlib.chdir(ROOT):
+        analysed = load(relative_path(spec), overrides)
+        return generate(analysed, backend, relative_path(spec), overrides)
+
+
+def import_source(source: str, directory: Path, name: str) -> Any:
+    """The generated source written to a file and imported from there."""
+    path = directory / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def code_lines(source: str) -> int:
+    """Lines holding code: no blank lines, comments or docstrings."""
+    docstrings: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.update(range(first.lineno, first.end_lineno + 1))
+    lines: set[int] = set()
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in skip and token.type != tokenize.ENDMARKER:
+            lines.update(range(token.start[0], token.end[0] + 1))
+    return len(lines - docstrings)
+
+
+def relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    return float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-30))
+
+
+@pytest.fixture(scope="module")
+def sources() -> dict[tuple[str, str], str]:
+    return {
+        (spec.stem, backend): generated(spec, backend) for spec in SPECS for backend in BACKENDS
+    }
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_xception_module_is_current(sources: dict, backend: str) -> None:
+    source = sources[("xception", backend)]
+    golden = GOLDEN / f"xception_{backend}.py"
+    if os.environ.get("XGRAPH_REGEN_GOLDEN") == "1":
+        GOLDEN.mkdir(exist_ok=True)
+        golden.write_text(source)
+    assert golden.exists(), "no golden file: run with XGRAPH_REGEN_GOLDEN=1"
+    assert source == golden.read_text(), (
+        f"generated {backend} code differs from {golden}: review the diff, then run "
+        "XGRAPH_REGEN_GOLDEN=1 pytest tests/test_codegen.py"
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_xception_module_is_short_stable_and_ruff_clean(
+    sources: dict, backend: str, tmp_path: Path
+) -> None:
+    source = sources[("xception", backend)]
+    assert code_lines(source) <= 255
+    assert generated(SPECS[0], backend) == source
+    path = tmp_path / f"xception_{backend}.py"
+    path.write_text(source)
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    ruff = [sys.executable, "-m", "ruff"]
+    for command in (["check", *config, str(path)], ["format", "--check", *config, str(path)]):
+        result = subprocess.run([*ruff, *command], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_header_names_spec_parameters_and_version(sources: dict, backend: str) -> None:
+    header = sources[("xception", backend)].split('"""')[0]
+    assert "specs/xception.yaml" in header
+    assert "xgraph 0.1.0" in header
+    assert "middle_flow_blocks=8" in header
+
+
+def test_imports_only_the_framework(sources: dict) -> None:
+    for (_, backend), source in sources.items():
+        imported = set()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported.add((node.module or "").split(".")[0])
+        assert imported - set(sys.stdlib_module_names) == {backend}
+
+
+@pytest.fixture(scope="module")
+def torch_and_keras() -> tuple[Any, Any]:
+    from xgraph_keras.backend import KerasBackend
+    from xgraph_torch.backend import TorchBackend
+
+    return TorchBackend(), KerasBackend()
+
+
+def assert_generated_models_equal_the_builds(
+    analysed: Any,
+    torch_source: str,
+    keras_source: str,
+    torch_and_keras: tuple[Any, Any],
+    tmp_path: Path,
+) -> None:
+    """Import both generated modules, count their parameters, load the builds' weight files
+    into them unchanged, and compare their outputs with the builds' and with each other."""
+    import torch
+
+    from xgraph_keras.files import KERAS_FILES
+    from xgraph_torch.files import STATE_DICT_FILES
+
+    torch_backend, keras_backend = torch_and_keras
+    weights = random_weights(analysed, seed=3)  # random BatchNorm statistics too
+    rng = np.random.default_rng(0)
+    images = [
+        rng.standard_normal((2, *shape)).astype(np.float32) for shape in analysed.input_shapes()
+    ]
+    name = analysed.name
+
+    # torch: the build's state dict loads unchanged, strictly.
+    torch_module = import_source(torch_source, tmp_path, f"{name}_torch")
+    model = getattr(torch_module, class_name(name))().eval()
+    trainable = sum(p.numel() for p in model.parameters())
+    statistics = sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    assert (trainable, statistics) == (analysed.trainable_params, analysed.non_trainable_params)
+    STATE_DICT_FILES.write(tmp_path / "weights.pt", analysed, weights)
+    model.load_state_dict(torch.load(tmp_path / "weights.pt", weights_only=True))
+    built = torch_backend.build(analysed, weights)
+    want_torch = torch_backend.predict(built, images)
+    got_torch = torch_backend.predict(model, images)  # contiguous NCHW
+    for got, want in zip(got_torch, want_torch, strict=True):
+        assert relative_error(got, want) <= 1e-6
+    model = model.to(memory_format=torch.channels_last)
+    channels_last = [
+        torch.from_numpy(np.moveaxis(x, -1, 1).copy()).contiguous(memory_format=torch.channels_last)
+        if x.ndim == 4
+        else torch.from_numpy(x)
+        for x in images
+    ]
+    with torch.inference_mode():
+        same_layout = model(*channels_last)
+    same_layout = same_layout if isinstance(same_layout, tuple) else (same_layout,)
+    for got, want in zip(same_layout, want_torch, strict=True):
+        got = got.numpy()
+        np.testing.assert_array_equal(np.moveaxis(got, 1, -1) if got.ndim == 4 else got, want)
+
+    # keras: the build's .weights.h5 loads unchanged; outputs bitwise equal.
+    keras_module = import_source(keras_source, tmp_path, f"{name}_keras")
+    keras_model = getattr(keras_module, identifier(name, "model"))()
+    assert keras_model.count_params() == analysed.total_params
+    KERAS_FILES.write(tmp_path / "model.weights.h5", analysed, weights)
+    keras_model.load_weights(tmp_path / "model.weights.h5")
+    want_keras = keras_backend.predict(keras_backend.build(analysed, weights), images)
+    got_keras = keras_backend.predict(keras_model, images)
+    for got, want in zip(got_keras, want_keras, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+    # The two generated models agree.
+    for got, want in zip(got_torch, got_keras, strict=True):
+        assert relative_error(got, want) <= 1e-5
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+def test_generated_models_equal_the_builds(
+    spec: Path, sources: dict, torch_and_keras: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """Generate, import, count parameters, load the builds' weight files, compare outputs."""
+    with contextlib.chdir(ROOT):
+        analysed = load(relative_path(spec))
+    assert_generated_models_equal_the_builds(
+        analysed,
+        sources[(spec.stem, "torch")],
+        sources[(spec.stem, "keras")],
+        torch_and_keras,
+        tmp_path,
+    )
+
+
+TINY = """
+xgraph: 1
+name: tiny
+inputs: [{name: image, shape: [8, 8, 3]}]
+nodes:
+  - {name: NAME, op: conv2d, filters: 4, kernel_size: 3}
+  - {name: out, op: global_avg_pool}
+"""
+
+
+@pytest.mark.parametrize("name", ["training", "forward", "pass"])
+def test_torch_refuses_node_names_that_cannot_be_attributes(name: str, tmp_path: Path) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.replace("NAME", name))
+    with pytest.raises(SpecError) as raised:
+        generate(load(path), "torch", path)
+    assert raised.value.location is not None
+    assert raised.value.location.line == 6
+    assert name in raised.value.message
+
+
+def test_keras_takes_a_keyword_as_a_layer_name(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.replace("NAME", "pass"))
+    source = generate(load(path), "keras", path)
+    assert 'name="pass"' in source
+    compile(source, "tiny", "exec")
+
+
+def test_unknown_backend_is_an_error() -> None:
+    with pytest.raises(SpecError, match="no code generator"):
+        generate(loads(TINY.replace("NAME", "conv")), "onnx", "x.yaml")
+
+
+@pytest.mark.parametrize(("op", "case"), case_ids())
+def test_every_op_generates_code_that_computes_the_build(
+    op: str, case: str, torch_and_keras: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """Each op's own examples (built-in and plugin ops) as one-op specs: the generated
+    modules compute what the builds compute, in both frameworks."""
+    path = tmp_path / "one_op.yaml"
+    path.write_text(one_op_spec(op, case))
+    analysed = load(path)
+    sources = {backend: generate(analysed, backend, path) for backend in BACKENDS}
+    assert_generated_models_equal_the_builds(
+        analysed, sources["torch"], sources["keras"], torch_and_keras, tmp_path
+    )
+
+
+def test_value_only_parameters_become_keyword_arguments(sources: dict, tmp_path: Path) -> None:
+    """`classes` only changes the classifier's size: a keyword argument with the spec's default,
+    giving the parameter count the spec gives with `--set classes=...`; the structural
+    parameters (include_top, pooling, middle_flow_blocks) are resolved."""
+    expected = load(SPECS[0], ["classes=7"]).total_params
+    keras_module = import_source(sources[("xception", "keras")], tmp_path, "xception_k")
+    assert "include_top" not in sources[("xception", "keras")].split('"""', 2)[2]
+    assert keras_module.xception(classes=7).count_params() == expected
+    torch_module = import_source(sources[("xception", "torch")], tmp_path, "xception_t")
+    model = torch_module.Xception(classes=7)
+    counted = sum(p.numel() for p in model.parameters())
+    counted += sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    assert counted == expected
