@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
+import numpy as np
 import pytest
 import yaml
 
@@ -410,3 +411,88 @@ def test_set_values_are_read_as_spec_values_are(run_cli: CliRunner, tmp_path: Pa
     assert result.err == "--set:1:6: error: parameter 'flag' is a bool, got null\n"
     result = run_cli("validate", spec, "--set", "tag=true")
     assert result.err == "--set:1:5: error: parameter 'tag' is a str, got true\n"
+
+
+# The JSON documents, against the schemas `xgraph schema --document` prints
+
+
+@pytest.mark.parametrize(
+    ("document", "argv"),
+    [
+        ("summary", ["summary", "examples/specs/tiny_cnn.yaml", "--json"]),
+        ("parity", ["parity", "examples/specs/tiny_cnn.yaml", "--json"]),
+        ("parity-numeric", ["parity", "examples/specs/tiny_cnn.yaml", "--numeric", "--json"]),
+        ("ops", ["ops", "--json"]),
+    ],
+)
+def test_json_output_fits_its_published_schema(
+    run_cli: CliRunner, root: Path, monkeypatch: pytest.MonkeyPatch, document: str, argv: list
+) -> None:
+    import jsonschema
+
+    monkeypatch.chdir(root)
+    schema = run_cli("schema", "--document", document).json()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    result = run_cli(*argv)
+    assert result.code == 0, result.err
+    jsonschema.validate(result.json(), schema)
+    with pytest.raises(jsonschema.ValidationError):  # the schema is strict, not a formality
+        jsonschema.validate(
+            {**result.json(), "unexpected": 1} if document != "ops" else [{}], schema
+        )
+
+
+def test_parity_json_lists_differences_that_fit_the_schema(
+    run_cli: CliRunner, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing parity report (a lowering given a bias it should not have) fits too."""
+    from dataclasses import replace
+
+    import jsonschema
+
+    from xgraph.rules import op_rules
+
+    rules = op_rules("torch")
+    original = rules["conv2d"]
+
+    def with_bias(analysed, node):
+        call = original.lower(analysed, node)
+        call.kwargs["bias"] = True
+        return call
+
+    monkeypatch.setitem(rules, "conv2d", replace(original, lower=with_bias))
+    monkeypatch.chdir(root)
+    result = run_cli("parity", "examples/specs/tiny_cnn.yaml", "--json")
+    assert result.code == 1
+    report = result.json()
+    assert [d["name"] for d in report["differences"]] == ["conv2d"]
+    jsonschema.validate(report, run_cli("schema", "--document", "parity").json())
+
+
+def test_one_seed_gives_both_backends_the_same_weights_from_the_cli(
+    run_cli: CliRunner, root: Path, tmp_path: Path
+) -> None:
+    """`build --seed N` with each backend: the saved models hold identical weights (and a
+    different seed gives different ones), read back from the saved files themselves."""
+    import torch
+
+    from xgraph.api import load
+    from xgraph.weights.formats import read_weights
+
+    spec = root / "examples" / "specs" / "tiny_cnn.yaml"
+    analysed = load(spec)
+    read: dict[str, dict] = {}
+    for seed in (7, 8):
+        for backend, suffix in (("torch", ".pt2"), ("keras", ".keras")):
+            path = tmp_path / f"m{seed}{suffix}"
+            result = run_cli("build", spec, "--backend", backend, "-o", path, "--seed", seed)
+            assert result.code == 0, result.err
+        state = torch.export.load(str(tmp_path / f"m{seed}.pt2")).module().state_dict()
+        torch.save({k: v.contiguous() for k, v in state.items()}, tmp_path / f"m{seed}.pt")
+        read[f"torch{seed}"] = read_weights(tmp_path / f"m{seed}.pt", analysed)
+        read[f"keras{seed}"] = read_weights(tmp_path / f"m{seed}.keras", analysed)
+    assert read["torch7"].keys() == read["keras7"].keys()
+    for key in read["torch7"]:
+        np.testing.assert_array_equal(read["torch7"][key], read["keras7"][key], err_msg=key)
+    assert not np.array_equal(read["keras7"]["conv2d/kernel"], read["keras8"]["conv2d/kernel"])
+    np.testing.assert_array_equal(read["torch8"]["conv2d/kernel"], read["keras8"]["conv2d/kernel"])

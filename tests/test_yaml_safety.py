@@ -172,3 +172,12 @@ def test_graph_leaves_an_existing_output_untouched(
     refuse(["graph", str(spec), "-o", str(out)], capsys)
     assert out.read_text() == "previous drawing\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "graph.dot"]
+
+
+def test_a_file_without_end_is_read_only_to_the_size_limit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """/dev/zero reports size 0 and never ends: reading stops one byte past the limit."""
+    err, elapsed = refuse(["validate", "/dev/zero"], capsys)
+    assert err == "/dev/zero:1:1: error: file is larger than the 262,144-byte limit\n"
+    assert elapsed < REFUSAL_BOUND_S

@@ -50,7 +50,7 @@ def load_with_weights(
             if name not in analysed.graph:
                 raise SpecError(
                     f"--outputs: no node named '{name}'",
-                    hint=did_you_mean(name, analysed.graph.digraph.nodes),
+                    hint=did_you_mean(name, analysed.graph.names),
                 )
         analysed = analysed.with_outputs(tuple(outputs))
         kept = {node.name for node in analysed.graph.nodes}

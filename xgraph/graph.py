@@ -1,4 +1,4 @@
-"""The graph IR: a networkx DiGraph of nodes that carry an op, its attributes and a location.
+"""The graph IR: nodes that carry an op, its attributes and a location, wired by name.
 
 Everything after expansion (passes, backends, code generation) reads this and nothing else:
 no YAML, no pydantic spec models.
@@ -6,15 +6,18 @@ no YAML, no pydantic spec models.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from xgraph.errors import Location
 from xgraph.initializers import DEFAULT_INITIALIZER
 from xgraph.ops import REGISTRY, Attrs, OpDef
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ class Graph:
 
     `xgraph.spec.compile` checks names and references before building it, and
     `xgraph.passes.check` its arity, cycles and dead nodes; this class assumes they passed.
+    The common walks (topological order, consumers, ancestors) are done here directly;
+    `digraph`, the same graph as a networkx DiGraph, is built (and networkx imported) only
+    when asked for, which keeps the CLI's start-up short.
     """
 
     def __init__(
@@ -59,40 +65,87 @@ class Graph:
         self.initializer = initializer
         self.inputs = inputs
         self.outputs = outputs
-        self.digraph = nx.DiGraph()
-        self._position = {node.name: i for i, node in enumerate(nodes)}
+        self._by_name = {node.name: node for node in nodes}
+        self._position = {name: i for i, name in enumerate(self._by_name)}
+        self._consumers: dict[str, list[str]] = {name: [] for name in self._by_name}
         for node in nodes:
-            self.digraph.add_node(node.name, node=node)
-        for node in nodes:
-            for source in node.inputs:
-                self.digraph.add_edge(source, node.name)
+            for source in dict.fromkeys(node.inputs):
+                self._consumers[source].append(node.name)
 
     def __getitem__(self, name: str) -> Node:
-        return self.digraph.nodes[name]["node"]
+        return self._by_name[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self.digraph
+        return name in self._by_name
 
     def __len__(self) -> int:
-        return len(self.digraph)
+        return len(self._by_name)
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
 
+    @property
+    def names(self) -> list[str]:
+        """Node names in the order they were written."""
+        return list(self._by_name)
+
+    def topological_names(self) -> list[str] | None:
+        """Names in topological order, ties broken by the order written in the spec; None
+        when the graph has a cycle (Kahn's algorithm over a heap of written positions)."""
+        waiting = {name: len(set(node.inputs)) for name, node in self._by_name.items()}
+        ready = [self._position[name] for name, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        order = []
+        written = list(self._by_name)
+        while ready:
+            name = written[heapq.heappop(ready)]
+            order.append(name)
+            for consumer in self._consumers[name]:
+                waiting[consumer] -= 1
+                if waiting[consumer] == 0:
+                    heapq.heappush(ready, self._position[consumer])
+        return order if len(order) == len(written) else None
+
     @cached_property
     def nodes(self) -> tuple[Node, ...]:
         """All nodes in topological order, ties broken by the order written in the spec."""
-        order = nx.lexicographical_topological_sort(self.digraph, key=self._position.__getitem__)
-        return tuple(self[name] for name in order)
+        order = self.topological_names()
+        if order is None:
+            raise ValueError(f"graph '{self.name}' has a cycle")
+        return tuple(self._by_name[name] for name in order)
 
     def consumers(self, name: str) -> list[str]:
-        return list(self.digraph.successors(name))
+        return list(self._consumers[name])
+
+    def ancestors(self, name: str) -> set[str]:
+        """Every node `name` depends on, itself excluded."""
+        found: set[str] = set()
+        stack = list(self._by_name[name].inputs)
+        while stack:
+            current = stack.pop()
+            if current not in found:
+                found.add(current)
+                stack.extend(self._by_name[current].inputs)
+        return found
+
+    @cached_property
+    def digraph(self) -> nx.DiGraph:
+        """The graph as a networkx DiGraph (edges from each input to its consumer)."""
+        import networkx as nx
+
+        digraph = nx.DiGraph()
+        for node in self._by_name.values():
+            digraph.add_node(node.name, node=node)
+        for node in self._by_name.values():
+            for source in node.inputs:
+                digraph.add_edge(source, node.name)
+        return digraph
 
     def with_outputs(self, outputs: tuple[str, ...]) -> Graph:
         """The same graph returning other nodes (feature extraction); unused nodes are dropped."""
         needed = set(outputs)
         for name in outputs:
-            needed |= nx.ancestors(self.digraph, name)
+            needed |= self.ancestors(name)
         kept = [node for node in self.nodes if node.name in needed]
         inputs = tuple(name for name in self.inputs if name in needed)
         return Graph(self.name, kept, inputs, outputs, self.initializer)

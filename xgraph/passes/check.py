@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import networkx as nx
-
 from xgraph.errors import SpecError
 from xgraph.graph import Graph, Node
 
@@ -14,7 +12,7 @@ def block_notes(node: Node) -> list[str]:
 
 
 def check_arity(graph: Graph) -> None:
-    for name in graph.digraph.nodes:
+    for name in graph.names:
         node = graph[name]
         opdef = node.opdef
         count = len(node.inputs)
@@ -35,11 +33,12 @@ def check_arity(graph: Graph) -> None:
 def check_acyclic(graph: Graph) -> None:
     """A cycle is reported where it closes: at the node that takes input from a node written
     after it (or from itself), since that reference is the one that is most likely wrong."""
-    try:
-        cycle = nx.find_cycle(graph.digraph)
-    except nx.NetworkXNoCycle:
+    if graph.topological_names() is not None:
         return
-    position = {name: i for i, name in enumerate(graph.digraph.nodes)}
+    import networkx as nx  # only to name the cycle, once there is one
+
+    cycle = nx.find_cycle(graph.digraph)
+    position = {name: i for i, name in enumerate(graph.names)}
     # Some edge of every cycle runs from a node written later to one written earlier.
     start = next(
         i for i, (source, target) in enumerate(cycle) if position[source] >= position[target]
@@ -65,7 +64,7 @@ def check_reaches_outputs(graph: Graph) -> None:
     """Every node must contribute to some output: a dangling branch is almost always a typo."""
     needed = set(graph.outputs)
     for name in graph.outputs:
-        needed |= nx.ancestors(graph.digraph, name)
+        needed |= graph.ancestors(name)
     for node in graph.nodes:
         if node.name not in needed:
             raise SpecError(

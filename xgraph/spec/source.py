@@ -260,14 +260,17 @@ def load_yaml(path: str | Path) -> Source:
     name = str(path)
     try:
         size = path.stat().st_size
-        if size > MAX_SOURCE_BYTES:
-            raise SpecError(
-                f"file is {size:,} bytes, larger than the {MAX_SOURCE_BYTES:,}-byte limit",
-                Location(name, 1, 1),
-            )
-        raw = path.read_bytes()
+        with path.open("rb") as stream:
+            # At most one byte past the limit, whatever size the file claims (/dev/zero, a pipe).
+            raw = stream.read(MAX_SOURCE_BYTES + 1)
     except OSError as exc:
         raise SpecError(f"cannot read file: {exc.strerror}", Location(name, 1, 1)) from None
+    if len(raw) > MAX_SOURCE_BYTES:
+        shown = f"{size:,} bytes, " if size > MAX_SOURCE_BYTES else ""
+        raise SpecError(
+            f"file is {shown}larger than the {MAX_SOURCE_BYTES:,}-byte limit",
+            Location(name, 1, 1),
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
