@@ -122,13 +122,13 @@ def test_ops_lists_plugin_ops_with_their_package_and_backends(run_cli: CliRunner
     assert set(REGISTRY) == set(entries)
     affine = entries["channel_affine"]
     assert affine["origin"] == "xgraph-example-ops"
-    assert affine["backends"] == ["keras", "torch"]
+    assert affine["backends"] == ["keras", "onnx", "torch"]
     assert affine["attributes"] == [{"name": "offset", "required": False, "default": True}]
     conv = entries["conv2d"]
     assert conv["origin"] == "xgraph"
     assert [a["name"] for a in conv["attributes"] if a["required"]] == ["kernel_size", "filters"]
     text = run_cli("ops").out
-    assert "channel_affine  (xgraph-example-ops; backends: keras, torch)\n" in text
+    assert "channel_affine  (xgraph-example-ops; backends: keras, onnx, torch)\n" in text
     assert "  attributes: offset=true\n" in text
 
 
@@ -245,11 +245,11 @@ def test_rules_for_a_backend_that_is_not_installed_are_ignored(tmp_path: Path) -
     site = tmp_path / "site"
     site.mkdir()
     _install_fake_package(
-        site, "onnx-rules", {}, "[xgraph.op_rules]\nonnx = module_that_does_not_exist:RULES\n"
+        site, "jax-rules", {}, "[xgraph.op_rules]\njax = module_that_does_not_exist:RULES\n"
     )
     result = _xgraph(site, "ops", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert all("onnx" not in entry["backends"] for entry in json.loads(result.stdout))
+    assert all("jax" not in entry["backends"] for entry in json.loads(result.stdout))
 
 
 def test_a_rule_that_does_not_place_a_weight_is_a_located_error(tmp_path: Path) -> None:

@@ -1,0 +1,143 @@
+"""What the ONNX backend knows about one op: an `OnnxRule`, and the helpers rules share.
+
+A lowering returns the ONNX nodes one graph node becomes, as plain data (`OnnxNode`), plus
+the constants they need; the node's last output carries the node's name, so every value of
+the graph is addressable by node name, as the spec's are. Tensors are NCHW inside the model,
+as ONNX's convolution and pooling operators require.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
+from xgraph.ops.base import Shape
+from xgraph.ops.windows import resolve_padding
+
+if TYPE_CHECKING:
+    from numpy import ndarray
+
+
+@dataclass(frozen=True)
+class OnnxNode:
+    """`onnx.helper.make_node(op_type, inputs, outputs, **attrs)`, as data."""
+
+    op_type: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """The ONNX nodes of one graph node and the constants (initializers) they read, by name;
+    weights are not here: they come from the canonical weights through the rule's slots."""
+
+    nodes: list[OnnxNode]
+    constants: dict[str, Any] = field(default_factory=dict)  # name -> (dtype, values) list
+
+
+@dataclass(frozen=True)
+class OnnxSlot:
+    """How a canonical parameter becomes its ONNX initializer (`<node>/<param>`), and back."""
+
+    to_onnx: Callable[[ndarray], ndarray]
+    from_onnx: Callable[[ndarray, Shape], ndarray]
+
+
+Lowering = Callable[[AnalysedGraph, Node, tuple[str, ...]], Lowered]
+
+
+@dataclass(frozen=True)
+class OnnxRule:
+    """An op in ONNX: its lowering (analysed graph, node, the names of its input values) and
+    the slot of each canonical parameter."""
+
+    lower: Lowering
+    weights: Mapping[str, OnnxSlot] = field(default_factory=dict)
+
+    @property
+    def weight_names(self) -> frozenset[str]:
+        return frozenset(self.weights)
+
+
+def weight(node: Node, param: str) -> str:
+    """The initializer of a canonical parameter: named as the canonical weight is."""
+    return f"{node.name}/{param}"
+
+
+def inner(node: Node, step: str) -> str:
+    """The name of an intermediate value of a node made of several ONNX nodes."""
+    return f"{node.name}/{step}"
+
+
+def constant(node: Node, step: str) -> str:
+    """The name of a constant a node's ONNX nodes read (pads, bounds): kept apart from the
+    weights (`<node>/<param>`), so counting a model's weights counts only weights."""
+    return f"{node.name}/const/{step}"
+
+
+def _same(array: ndarray, shape: Shape | None = None) -> ndarray:
+    return array
+
+
+def _kernel_to_onnx(array: ndarray) -> ndarray:
+    return array.transpose(3, 2, 0, 1)  # (kh, kw, in, out) -> (out, in, kh, kw)
+
+
+def _kernel_from_onnx(array: ndarray, shape: Shape) -> ndarray:
+    return array.transpose(2, 3, 1, 0)
+
+
+def _depthwise_to_onnx(array: ndarray) -> ndarray:
+    kh, kw, channels, multiplier = array.shape
+    return array.reshape(kh, kw, channels * multiplier).transpose(2, 0, 1)[:, None]
+
+
+def _depthwise_from_onnx(array: ndarray, shape: Shape) -> ndarray:
+    return array[:, 0].transpose(1, 2, 0).reshape(shape)
+
+
+VECTOR = OnnxSlot(_same, _same)
+CONV_KERNEL = OnnxSlot(_kernel_to_onnx, _kernel_from_onnx)
+DEPTHWISE_KERNEL = OnnxSlot(_depthwise_to_onnx, _depthwise_from_onnx)
+MATRIX = OnnxSlot(_same, _same)  # dense kernels stay (in, out): MatMul takes them so
+
+
+def channels(analysed: AnalysedGraph, node: Node) -> int:
+    return analysed.input_shape_of(node)[0][-1]
+
+
+def rank(analysed: AnalysedGraph, node: Node) -> int:
+    """The rank of the node's first input, batch excluded: 3 for images."""
+    return len(analysed.input_shape_of(node)[0])
+
+
+def onnx_pads(
+    analysed: AnalysedGraph,
+    node: Node,
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+) -> list[int]:
+    """TensorFlow's padding as ONNX's pads: [top, left, bottom, right], asymmetric or not."""
+    height, width = analysed.input_shape_of(node)[0][:2]
+    (top, bottom), (left, right) = resolve_padding(
+        node.attrs.padding, (height, width), kernel, strides, dilation
+    )
+    return [top, left, bottom, right]
+
+
+def to_channels_last(node: Node, source: str, rank: int) -> tuple[OnnxNode, str]:
+    """A Transpose of an NCHW value to NHWC (for ops defined on the channels-last layout)."""
+    target = inner(node, "nhwc")
+    perm = [0, *range(2, rank + 1), 1]
+    return OnnxNode("Transpose", (source,), (target,), {"perm": perm}), target
+
+
+def to_channels_first(node: Node, source: str, rank: int, output: str) -> OnnxNode:
+    perm = [0, rank, *range(1, rank)]
+    return OnnxNode("Transpose", (source,), (output,), {"perm": perm})
