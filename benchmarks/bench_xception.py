@@ -1,17 +1,27 @@
-"""Xception forward time and construction time: xgraph's builds against keras.applications.
+"""Xception inference: every xgraph artifact against keras.applications, in one run.
 
-Run: `.venv/bin/python benchmarks/bench_xception.py [--repeats N] [--batch B]`. Everything is
-measured in this one run and printed as medians and as ratios to keras.applications.Xception's
-predict_on_batch, because timings vary by up to 20% between runs on this machine.
+Run: `.venv/bin/python benchmarks/bench_xception.py [--repeats N] [--batches 8,1]`. All
+artifacts hold the same weights (keras.applications.Xception's own random weights, read
+from its `.weights.h5` by xgraph), run the same input, and are printed as medians, as
+ratios to keras.applications' predict_on_batch measured in this same run (timings vary by
+up to 20% between runs), and with their outputs' largest relative error against
+keras.applications'. The anchors for the ONNX rows are the same runtimes running an ONNX
+file exported from xgraph's torch build by `torch.onnx.export`. OpenVINO runs in fp32 (its
+default on CPUs with bf16 is not fp32). The last row is the machine's limit: the model's
+FLOPs over the sgemm rate measured here.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -20,10 +30,15 @@ import torch
 
 from xgraph.api import load
 from xgraph.backend import load_backend
-from xgraph.init import initial_weights
 from xgraph.passes.fold_batch_norm import fold_batch_norm
+from xgraph.weights.formats import read_weights
 
 SPEC = "specs/xception.yaml"
+THREADS = os.cpu_count() or 1
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 2) -> float:
@@ -37,78 +52,156 @@ def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 2) -> 
     return statistics.median(times)
 
 
-def timed(make: Callable[[], object]) -> tuple[object, float]:
-    started = time.perf_counter()
-    made = make()
-    return made, time.perf_counter() - started
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                flags = Path("/proc/cpuinfo").read_text()
+                simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+                return f"{line.split(':', 1)[1].strip()} ({simd})"
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def sgemm_flops_per_second() -> float:
+    """The machine's fp32 matrix-multiply rate: the best of a few 2048^3 products."""
+    a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2 * 2048**3 / best
+
+
+def onnx_runners(path: Path) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """The file in ONNX Runtime (all graph optimisations) and in OpenVINO (fp32)."""
+    import onnxruntime
+    import openvino
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    compiled = openvino.Core().compile_model(
+        str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": THREADS}
+    )
+    output = compiled.output(0)
+    return {
+        "onnxruntime": lambda x: session.run(None, {name: x})[0],
+        "openvino": lambda x: compiled([x])[output],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batches", default="8,1")
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    batches = [int(b) for b in args.batches.split(",")]
+    torch.set_num_threads(THREADS)
     import keras
 
-    x_nhwc = np.random.default_rng(0).random((args.batch, 299, 299, 3), dtype=np.float32)
-    x_nchw = torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2)))
-
-    reference, reference_build = timed(lambda: keras.applications.Xception(weights=None))
-    keras_backend, torch_backend = load_backend("keras"), load_backend("torch")
-
-    def build_with(backend):
-        analysed = load(SPEC)
-        return backend.build(analysed, initial_weights(analysed, seed=0))
-
-    keras_model, keras_build = timed(lambda: build_with(keras_backend))
-    torch_model, torch_build = timed(lambda: build_with(torch_backend))
-    torch_model.eval()
-    exported = torch_backend.export(torch_model, load(SPEC)).module()
+    folder = Path(tempfile.mkdtemp(prefix="xgraph-bench-"))
+    progress("building keras.applications.Xception with random weights")
+    reference = keras.applications.Xception(weights=None)
+    rng = np.random.default_rng(0)
+    for layer in reference.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma.shape).astype(np.float32),
+                    rng.normal(0, 0.1, beta.shape).astype(np.float32),
+                    rng.normal(0, 0.1, mean.shape).astype(np.float32),
+                    rng.uniform(0.5, 1.5, variance.shape).astype(np.float32),
+                ]
+            )
+    reference.save_weights(folder / "xception.weights.h5")
     analysed = load(SPEC)
-    folded_graph, folded_weights = fold_batch_norm(analysed, initial_weights(analysed, seed=0))
-    folded_model = torch_backend.build(folded_graph, folded_weights)
-    nchw_model = build_with(torch_backend).to(memory_format=torch.contiguous_format).eval()
-    nchw_model.channels_last = False
+    weights = read_weights(folder / "xception.weights.h5", analysed)
 
-    def torch_forward(model, x):
-        def run():
+    progress("building xgraph's artifacts")
+    keras_backend, torch_backend = load_backend("keras"), load_backend("torch")
+    onnx_backend = load_backend("onnx")
+    keras_model = keras_backend.build(analysed, weights)
+    torch_model = torch_backend.build(analysed, weights)
+    exported = torch_backend.export(torch_model, analysed).module()
+    folded_graph, folded_weights = fold_batch_norm(analysed, weights)
+    folded_model = torch_backend.build(folded_graph, folded_weights)
+    nchw_model = torch_backend.build(analysed, weights).to(memory_format=torch.contiguous_format)
+    nchw_model.channels_last = False
+    onnx_backend.save(onnx_backend.build(analysed, weights), analysed, folder / "xgraph.onnx")
+    progress("exporting the torch build with torch.onnx.export (the anchor)")
+    torch.onnx.export(
+        nchw_model,
+        (torch.zeros(1, 3, 299, 299),),
+        str(folder / "torch_export.onnx"),
+        dynamo=False,
+        input_names=["image"],
+        dynamic_axes={"image": {0: "batch"}},
+    )
+    xgraph_onnx = onnx_runners(folder / "xgraph.onnx")
+    anchor_onnx = onnx_runners(folder / "torch_export.onnx")
+
+    def torch_run(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+        def run(x_nchw: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                return model(x)
+                return model(torch.from_numpy(x_nchw)).numpy()
 
         return run
 
-    runs = [
-        (
-            "keras.applications.Xception, predict_on_batch",
-            lambda: reference.predict_on_batch(x_nhwc),
-        ),
-        ("xgraph keras build, predict_on_batch", lambda: keras_model.predict_on_batch(x_nhwc)),
-        ("xgraph torch build (default: channels_last inside)", torch_forward(torch_model, x_nchw)),
-        ("xgraph torch build, --fold-batch-norm", torch_forward(folded_model, x_nchw)),
-        (
-            "xgraph torch build, kept NCHW (contiguous) throughout",
-            torch_forward(nchw_model, x_nchw),
-        ),
-        ("xgraph torch build, exported .pt2 program", torch_forward(exported, x_nchw)),
+    # (label, takes NCHW, run)
+    artifacts: list[tuple[str, bool, Callable[[np.ndarray], np.ndarray]]] = [
+        ("keras.applications.Xception, predict_on_batch", False, reference.predict_on_batch),
+        ("xgraph keras build, predict_on_batch", False, keras_model.predict_on_batch),
+        ("xgraph torch module (channels_last inside)", True, torch_run(torch_model)),
+        ("xgraph torch module, kept NCHW", True, torch_run(nchw_model)),
+        ("xgraph torch module, --fold-batch-norm", True, torch_run(folded_model)),
+        ("xgraph .pt2 (exported program)", True, torch_run(exported)),
+        ("xgraph .onnx in ONNX Runtime", True, xgraph_onnx["onnxruntime"]),
+        ("xgraph .onnx in OpenVINO (fp32)", True, xgraph_onnx["openvino"]),
+        ("anchor: torch.onnx.export in ONNX Runtime", True, anchor_onnx["onnxruntime"]),
+        ("anchor: torch.onnx.export in OpenVINO (fp32)", True, anchor_onnx["openvino"]),
     ]
-    rows = [(what, median_seconds(run, args.repeats)) for what, run in runs]
-
-    anchor = rows[0][1]
+    rate = sgemm_flops_per_second()
     print(
-        f"Forward, batch {args.batch}, 299x299x3, fp32, {torch.get_num_threads()} threads, "
-        f"median of {args.repeats}:"
+        f"Xception forward, 299x299x3, fp32, {THREADS} threads, median of {args.repeats}; "
+        f"{cpu_model()}; torch {torch.__version__}, keras {keras.__version__}"
     )
-    print(f"  {'what':<52} {'s/batch':>8} {'img/s':>7} {'x keras.applications':>21}")
-    for what, seconds in rows:
-        print(f"  {what:<52} {seconds:8.3f} {args.batch / seconds:7.1f} {seconds / anchor:21.2f}")
-    print("Spec to ready model (seconds; ratio to constructing keras.applications.Xception):")
-    for what, seconds in (
-        ("keras.applications.Xception(weights=None)", reference_build),
-        ("xgraph spec -> keras model", keras_build),
-        ("xgraph spec -> torch model", torch_build),
-    ):
-        print(f"  {what:<52} {seconds:8.3f} {seconds / reference_build:8.2f}")
+    for batch in batches:
+        x = np.random.default_rng(batch).random((batch, 299, 299, 3), dtype=np.float32)
+        x_nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        expected = np.asarray(reference.predict_on_batch(x))
+        rows = []
+        for label, nchw, run in artifacts:
+            progress(f"batch {batch}: {label}")
+            given = x_nchw if nchw else x
+            got = np.asarray(run(given))
+            error = float(np.abs(got - expected).max() / np.abs(expected).max())
+            rows.append(
+                (
+                    label,
+                    median_seconds(lambda run=run, given=given: run(given), args.repeats),
+                    error,
+                )
+            )
+        anchor = rows[0][1]
+        limit = 2 * analysed.macs * batch / rate
+        print(f"\nbatch {batch}:")
+        print(f"  {'what':<48} {'s/batch':>8} {'img/s':>7} {'x keras.app':>11} {'rel. error':>10}")
+        for label, seconds, error in rows:
+            print(
+                f"  {label:<48} {seconds:8.3f} {batch / seconds:7.1f} {seconds / anchor:11.2f}"
+                f" {error:10.1e}"
+            )
+        print(
+            f"  {'machine limit: FLOPs / sgemm rate':<48} {limit:8.3f} {batch / limit:7.1f}"
+            f" {limit / anchor:11.2f}   ({rate / 1e9:.0f} GFLOP/s measured)"
+        )
 
 
 if __name__ == "__main__":

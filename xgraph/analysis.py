@@ -49,8 +49,17 @@ class AnalysedGraph:
         return [self.shapes[name] for name in node.inputs]
 
     def with_outputs(self, outputs: tuple[str, ...]) -> AnalysedGraph:
-        """Feature extraction: the same analysis restricted to what `outputs` need."""
-        return analyse(self.graph.with_outputs(outputs), self.params)
+        """Feature extraction: the same analysis restricted to what `outputs` need. A node's
+        shape and counts depend only on what comes before it, so they are kept, not
+        recomputed."""
+        graph = self.graph.with_outputs(outputs)
+        kept = [node.name for node in graph.nodes]
+        return AnalysedGraph(
+            graph,
+            {name: self.shapes[name] for name in kept},
+            {name: self.counts[name] for name in kept},
+            dict(self.params),
+        )
 
 
 def analyse(graph: Graph, params: dict[str, Any] | None = None) -> AnalysedGraph:

@@ -172,9 +172,17 @@ OPS = {
     },
 }
 
+_ONE_PAIR = {key: value for key, value in PARITY_NUMERIC.items() if key != "$schema"}
+PARITY_NUMERIC_ANY = {
+    "$schema": DRAFT,
+    "title": "xgraph parity --numeric --json",
+    "description": "One report for two backends; a list of them, one per pair, for more.",
+    "oneOf": [_ONE_PAIR, {"type": "array", "items": _ONE_PAIR, "minItems": 3}],
+}
+
 DOCUMENT_SCHEMAS: dict[str, dict[str, Any]] = {
     "summary": SUMMARY,
     "parity": PARITY,
-    "parity-numeric": PARITY_NUMERIC,
+    "parity-numeric": PARITY_NUMERIC_ANY,
     "ops": OPS,
 }

@@ -217,6 +217,32 @@ def check_param_parity(
     return param_parity(analysed, counts)
 
 
+def probe_every_node(
+    analysed: AnalysedGraph,
+    weights: Mapping[str, np.ndarray],
+    backends: list[Any],
+    batch: int = 2,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda message: None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """One seeded input through each backend built with `weights`, returning every node's
+    output: backend name -> node name -> channels-last array."""
+    for backend in backends:  # every backend can lower every node, before any is built
+        require_rules(analysed, backend.name)
+    every_node = tuple(n.name for n in analysed.graph.nodes if n.op != "input")
+    probed = analysed.with_outputs(every_node)
+    rng = np.random.default_rng(seed)
+    inputs = [
+        rng.normal(size=(batch, *shape)).astype(np.float32) for shape in analysed.input_shapes()
+    ]
+    outputs = {}
+    for backend in backends:
+        progress(f"running {backend.name} on every node")
+        values = backend.predict(backend.build(probed, dict(weights)), inputs)
+        outputs[backend.name] = dict(zip(every_node, values, strict=True))
+    return outputs
+
+
 def check_numeric_parity(
     analysed: AnalysedGraph,
     weights: Mapping[str, np.ndarray],
@@ -228,17 +254,25 @@ def check_numeric_parity(
 ) -> NumericReport:
     """Run one seeded input through two backends built with `weights`, returning every
     node's output, and compare them node by node (the first backend is the reference)."""
-    for backend in backends[:2]:  # every backend can lower every node, before any is built
-        require_rules(analysed, backend.name)
-    every_node = tuple(n.name for n in analysed.graph.nodes if n.op != "input")
-    probed = analysed.with_outputs(every_node)
-    rng = np.random.default_rng(seed)
-    inputs = [
-        rng.normal(size=(batch, *shape)).astype(np.float32) for shape in analysed.input_shapes()
-    ]
-    outputs = {}
-    for backend in backends[:2]:
-        progress(f"running {backend.name} on every node")
-        values = backend.predict(backend.build(probed, dict(weights)), inputs)
-        outputs[backend.name] = dict(zip(every_node, values, strict=True))
+    outputs = probe_every_node(analysed, weights, backends[:2], batch, seed, progress)
     return numeric_parity(analysed, outputs, tolerance)
+
+
+def check_numeric_parity_pairs(
+    analysed: AnalysedGraph,
+    weights: Mapping[str, np.ndarray],
+    backends: list[Any],
+    tolerance: float = 1e-4,
+    batch: int = 2,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda message: None,
+) -> list[NumericReport]:
+    """Every pair of backends compared node by node, each backend run once; in a pair, the
+    one named first is the reference."""
+    outputs = probe_every_node(analysed, weights, backends, batch, seed, progress)
+    names = [backend.name for backend in backends]
+    return [
+        numeric_parity(analysed, {a: outputs[a], b: outputs[b]}, tolerance)
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+    ]
