@@ -161,3 +161,20 @@ def test_the_onnx_file_runs_in_onnxruntime_and_openvino_without_xgraph(
         got = np.load(tmp_path / f"{runtime}.npy")
         error = np.abs(got - expected).max() / np.abs(expected).max()
         assert error < 1e-5, (runtime, error)
+
+
+def test_cli_compares_every_pair_of_three_backends(run_cli: CliRunner) -> None:
+    import jsonschema
+
+    result = run_cli(
+        "parity", TINY, "--numeric", "--backends", "keras,torch,onnx", "--tol", "1e-5", "--json"
+    )
+    assert result.code == 0, result.err
+    reports = result.json()
+    assert [tuple(r["backends"]) for r in reports] == [
+        ("keras", "torch"),
+        ("keras", "onnx"),
+        ("torch", "onnx"),
+    ]
+    assert all(r["agrees"] and len(r["nodes"]) == 7 for r in reports)
+    jsonschema.validate(reports, run_cli("schema", "--document", "parity-numeric").json())

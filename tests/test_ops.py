@@ -36,6 +36,10 @@ CASES = [
     # prelu: one slope per channel, shared over height and width, as Keras's (1, 1, C) alpha.
     Case("prelu image", "prelu", {}, [(8, 8, 5)], (8, 8, 5), trainable=5),
     Case("prelu features", "prelu", {}, [(7,)], (7,), trainable=7),
+    # reshape: the same 2*3*4 = 24 values in another shape; -1 is what the others leave.
+    Case("reshape to features", "reshape", {"target_shape": [24]}, [(2, 3, 4)], (24,)),
+    Case("reshape infers -1", "reshape", {"target_shape": [-1, 2]}, [(2, 3, 4)], (12, 2)),
+    Case("reshape to image", "reshape", {"target_shape": [1, 1, 10]}, [(10,)], (1, 1, 10)),
     Case("input image", "input", {"shape": [32, 32, 3]}, [], (32, 32, 3)),
     Case("input vector", "input", {"shape": [10]}, [], (10,)),
     # conv2d: kernel kh*kw*cin*cout (+ bias cout); MACs = out positions * cout * kh*kw*cin.

@@ -166,24 +166,29 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from xgraph.init import random_weights
-    from xgraph.parity import check_numeric_parity, check_param_parity
+    from xgraph.parity import check_numeric_parity_pairs, check_param_parity
 
     analysed, weights = _load_for_build(args)
     names = [name.strip() for name in args.backends.split(",") if name.strip()]
     backends = _load_backends(analysed, names)
     if not args.numeric:
         report = check_param_parity(analysed, weights, backends)
+        print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())
+        return 0 if report.agrees else 1
+    if len(backends) < 2:
+        raise SpecError("--numeric compares two backends or more", hint="--backends keras,torch")
+    seed = 0 if args.seed is None else args.seed
+    if not args.weights:
+        weights = random_weights(analysed, seed=seed)
+    reports = check_numeric_parity_pairs(
+        analysed, weights, backends, args.tol, args.batch, seed, progress=_progress
+    )
+    if args.json:
+        documents = [report.as_dict() for report in reports]
+        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
     else:
-        if len(backends) != 2:
-            raise SpecError("--numeric compares exactly two backends")
-        seed = 0 if args.seed is None else args.seed
-        if not args.weights:
-            weights = random_weights(analysed, seed=seed)
-        report = check_numeric_parity(
-            analysed, weights, backends, args.tol, args.batch, seed, progress=_progress
-        )
-    print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())
-    return 0 if report.agrees else 1
+        print("\n".join(report.table() for report in reports))
+    return 0 if all(report.agrees for report in reports) else 1
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
@@ -210,6 +215,15 @@ def cmd_codegen(args: argparse.Namespace) -> int:
 
     write_atomically(Path(args.output), source.encode())
     print(f"wrote {args.output} ({args.backend}, {source.count(chr(10))} lines)")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from xgraph.api import load
+    from xgraph.diff import diff_dict, diff_graphs, diff_text
+
+    result = diff_graphs(load(args.before, args.overrides), load(args.after, args.overrides))
+    print(json.dumps(diff_dict(result), indent=2) if args.json else diff_text(result))
     return 0
 
 
@@ -429,8 +443,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--backends",
         default="keras,torch",
         metavar="A,B",
-        help="comma-separated backends; --numeric compares the first two, the first as "
-        "reference (default: %(default)s)",
+        help="comma-separated backends; --numeric compares every pair, the one named first "
+        "as reference (default: %(default)s)",
     )
     parity.add_argument(
         "--numeric",
@@ -508,6 +522,27 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _add_set(codegen)
     codegen.set_defaults(handler=cmd_codegen)
+
+    diff = _command(
+        commands,
+        "diff",
+        "show what differs between two specs after expansion",
+        """
+        Compares two specs node by node, matching nodes by name: the nodes added, removed
+        and changed (op, attributes, inputs, output shape, parameters, MACs), and the
+        totals of each with their difference. Made for a variant and the spec it extends.
+        --set applies to both specs.
+        """,
+        """
+        xgraph diff specs/xception.yaml specs/xception_intermediate_relu.yaml
+        xgraph diff specs/xception41.yaml specs/xception65.yaml --json
+        """,
+    )
+    diff.add_argument("before", metavar="A", help="the first spec (the base)")
+    diff.add_argument("after", metavar="B", help="the second spec (the variant)")
+    diff.add_argument("--json", action="store_true", help="print a JSON document instead")
+    _add_set(diff)
+    diff.set_defaults(handler=cmd_diff)
 
     ops = _command(
         commands,

@@ -725,8 +725,14 @@ def _signature(cls: Any) -> list[inspect.Parameter]:
 
 
 def plain(key: str, value: Any) -> Any:
-    """(3, 3) as 3 for the window arguments both frameworks take as an int or a pair."""
-    if key in PAIRS and isinstance(value, tuple | list) and len(set(value)) == 1:
+    """(3, 3) as 3 for the window arguments both frameworks take as an int or a pair; a
+    pair of pairs (((0, 1), (0, 1)): top/bottom and left/right amounts) stays as it is."""
+    if (
+        key in PAIRS
+        and isinstance(value, tuple | list)
+        and len(set(value)) == 1
+        and all(isinstance(item, int) and not isinstance(item, bool) for item in value)
+    ):
         return value[0]
     return value
 

@@ -180,6 +180,21 @@ class FlattenChannelsLast(nn.Module):
         return x.movedim(1, -1).flatten(1)
 
 
+class ReshapeChannelsLast(nn.Module):
+    """Keras's Reshape on a channels-first tensor: the values are read and written in
+    (H, W, C) order, `shape` being the target's (H, W, C) shape, batch excluded."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() > 2:
+            x = x.movedim(1, -1)
+        x = x.reshape(x.shape[0], *self.shape)
+        return x.movedim(-1, 1) if x.dim() > 2 else x
+
+
 class Add(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         total = inputs[0]

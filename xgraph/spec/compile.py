@@ -117,6 +117,10 @@ def check_names(expansion: Expansion) -> None:
 
 def compile_source(source: Source, overrides: Sequence[Override] = ()) -> AnalysedGraph:
     """The whole front end: structure, expansion, attributes, references, then the passes."""
+    if isinstance(source.data, dict) and "extends" in source.data:  # text held in memory
+        from xgraph.spec.extends import resolve_extends
+
+        source = resolve_extends(source)
     spec = validate_structure(source)
     expansion = expand(spec, source.where, list(overrides))
     check_names(expansion)

@@ -3,7 +3,9 @@
 A value that is exactly one `${expr}` takes the expression's type (`${classes}` is an int); a
 `${expr}` inside other text is formatted into it (`block${i + 5}_sepconv1`). Only names,
 literals, arithmetic, comparisons, `and`/`or`/`not` and `x if c else y` are allowed, so a spec
-can never run code.
+can never run code. Two functions round numbers: `int(x)` truncates toward zero (as
+`int(filters * alpha)` in Keras's MobileNet) and `round(x)` rounds to the nearest whole number,
+halves to even (as Python does); both give an int.
 """
 
 from __future__ import annotations
@@ -37,6 +39,26 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b,
 }
+
+
+def _whole(function: str, value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ExpressionError(f"{function}() needs a number, got {value!r}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ExpressionError(f"{function}() of {value!r} is not a whole number")
+    return value
+
+
+def _to_int(value: Any) -> int:
+    return int(_whole("int", value))
+
+
+def _round(value: Any) -> int:
+    return round(_whole("round", value))
+
+
+# The only calls allowed: one positional number in, a whole number out.
+_FUNCTIONS: dict[str, Callable[[Any], int]] = {"int": _to_int, "round": _round}
 
 
 class ExpressionError(ValueError):
@@ -97,6 +119,17 @@ def _evaluate(node: ast.AST, scope: Mapping[str, Any]) -> Any:
                 return False
             left = right
         return True
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _FUNCTIONS
+        and node.func.id not in scope
+    ):
+        if len(node.args) != 1 or node.keywords or isinstance(node.args[0], ast.Starred):
+            raise ExpressionError(
+                f"'{ast.unparse(node)}': {node.func.id}() takes exactly one number"
+            )
+        return _FUNCTIONS[node.func.id](_evaluate(node.args[0], scope))
     if isinstance(node, ast.IfExp):
         branch = node.body if _evaluate(node.test, scope) else node.orelse
         return _evaluate(branch, scope)

@@ -255,9 +255,20 @@ def parse_yaml(text: str, file: str) -> Source:
 
 
 def load_yaml(path: str | Path) -> Source:
-    """Read and parse a spec file, refusing huge or unreadable files with a located error."""
+    """Read and parse a spec file, with the specs it `extends` merged in (xgraph.spec.extends)."""
+    source = read_yaml_file(path)
+    if isinstance(source.data, dict) and "extends" in source.data:
+        from xgraph.spec.extends import resolve_extends
+
+        return resolve_extends(source)
+    return source
+
+
+def read_yaml_file(path: str | Path, name: str | None = None) -> Source:
+    """Read and parse one YAML file, refusing huge or unreadable files with a located error;
+    `name` is how messages name it (default: the path as given)."""
     path = Path(path)
-    name = str(path)
+    name = str(path) if name is None else name
     try:
         size = path.stat().st_size
         with path.open("rb") as stream:

@@ -1,4 +1,4 @@
-"""Inputs and zero padding in Keras."""
+"""Inputs, zero padding and reshapes in Keras."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ def lower_zero_pad2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
     return [layer(node, "ZeroPadding2D", padding=node.attrs.padding)]
 
 
+def lower_reshape(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return [layer(node, "Reshape", target_shape=node.attrs.target_shape)]
+
+
 RULES = {
     "input": KerasRule(lower_input),
     "zero_pad2d": KerasRule(lower_zero_pad2d),
+    "reshape": KerasRule(lower_reshape),
 }

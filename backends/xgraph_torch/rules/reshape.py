@@ -1,11 +1,16 @@
-"""Inputs and zero padding in torch."""
+"""Inputs, zero padding and reshapes in torch.
+
+A reshape reads and writes values in (H, W, C) order; a tensor whose axes other than the
+channels are all 1 (or whose channels are 1) holds them in that order in NCHW too, so those
+reshapes need no transpose and lower to plain torch."""
 
 from __future__ import annotations
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
-from xgraph_torch.rules.base import NN, TorchRule
+from xgraph.ops.base import Shape
+from xgraph_torch.rules.base import LAYERS, NN, TorchRule
 
 
 def lower_input(analysed: AnalysedGraph, node: Node) -> None:
@@ -17,7 +22,26 @@ def lower_zero_pad2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
     return LayerCall(NN, "ZeroPad2d", {"padding": (left, right, top, bottom)})
 
 
+def _same_order_in_nchw(shape: Shape) -> bool:
+    """Whether (H, W, C) order and torch's (C, H, W) order of these values coincide."""
+    return len(shape) == 1 or shape[-1] == 1 or all(d == 1 for d in shape[:-1])
+
+
+def _channels_first(shape: Shape) -> Shape:
+    return shape if len(shape) == 1 else (shape[-1], *shape[:-1])
+
+
+def lower_reshape(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    source, target = analysed.input_shape_of(node)[0], analysed.shapes[node.name]
+    if len(target) == 1:
+        return LayerCall(LAYERS, "FlattenChannelsLast")
+    if len(source) == 1 and _same_order_in_nchw(target):
+        return LayerCall(NN, "Unflatten", {"dim": 1, "unflattened_size": _channels_first(target)})
+    return LayerCall(LAYERS, "ReshapeChannelsLast", {"shape": target})
+
+
 RULES = {
     "input": TorchRule(lower_input),
     "zero_pad2d": TorchRule(lower_zero_pad2d),
+    "reshape": TorchRule(lower_reshape),
 }

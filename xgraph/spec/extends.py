@@ -1,0 +1,421 @@
+"""Variants by extension: a spec that says `extends: base.yaml` and then what differs.
+
+The extending file is merged into its base (itself resolved first) before anything else
+reads it, giving one plain spec document and one source map. Every value keeps the location
+of the file that wrote it: an inherited node points into the base, an override into the
+extending file, so later errors need to know nothing about `extends`.
+
+What an extending file may say (docs/spec.md, "Variants: extends"):
+
+- `name`, `description`, `initializer`, `inputs`, `outputs`, `nodes`: replace the base's;
+- `params`: per parameter, new declarations, or keys merged into an inherited one;
+- `blocks`: per block, a whole new block (it gives `nodes`), or edits of an inherited one;
+- `override`, `remove`, `replace`, `insert`: edits of the inherited `nodes`, by name
+  (also allowed inside an edited block, on the block's nodes).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from xgraph.errors import Location, SpecError, did_you_mean
+from xgraph.spec.diagnostics import spec_error_from_validation
+from xgraph.spec.model import Spec, Strict
+from xgraph.spec.source import PathKey, Source, SourceMap, read_yaml_file
+
+MAX_EXTENDS_DEPTH = 8  # links of `extends` from the file being compiled to its last base
+EDIT_KEYS = ("override", "remove", "replace", "insert")
+_REPLACED_KEYS = ("xgraph", "name", "description", "initializer", "inputs", "outputs", "nodes")
+
+Items = Annotated[list[Any], Field(min_length=1)]
+
+
+class Insertion(Strict):
+    """New items placed right after (or before) a named item of the inherited list."""
+
+    after: str | None = None
+    before: str | None = None
+    nodes: Items
+
+    @model_validator(mode="after")
+    def _one_anchor(self) -> Insertion:
+        if (self.after is None) == (self.before is None):
+            raise ValueError("an insertion needs exactly one of 'after' and 'before'")
+        return self
+
+
+class NodeEdits(Strict):
+    """Edits of an inherited list of nodes and `use` items, naming items as written."""
+
+    override: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Keys set on a named item; a `use` item's args merge."
+    )
+    remove: list[str] = Field(default_factory=list, description="Items to leave out.")
+    replace: dict[str, Items] = Field(
+        default_factory=dict, description="A named item replaced by these items, in place."
+    )
+    insert: list[Insertion] = Field(default_factory=list)
+
+
+class BlockExtension(NodeEdits):
+    """A block of an extending spec: with `nodes`, a whole new block; else edits."""
+
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    nodes: Items | None = None
+    doc: str | None = None
+
+
+class Extension(NodeEdits):
+    """The top level of an extending spec."""
+
+    xgraph: Literal[1]
+    extends: str = Field(description="The base spec: a path relative to this file.")
+    name: str | None = None
+    description: str | None = None
+    initializer: str | None = None
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    inputs: Items | None = None
+    blocks: dict[str, BlockExtension] = Field(default_factory=dict)
+    nodes: Items | None = None
+    outputs: Items | None = None
+
+
+@dataclass(frozen=True)
+class _Link:
+    """One `extends`: the file that says it, the file it names, and where it says so."""
+
+    file: Path  # resolved, for cycles
+    shown: str
+    base: Path
+    base_shown: str
+    location: Location
+
+
+def is_extension(data: Any) -> bool:
+    return isinstance(data, dict) and "extends" in data
+
+
+def resolve_extends(source: Source) -> Source:
+    """`source` with its `extends` chain merged in; a spec without one is returned as is."""
+    return _resolve(source, ())
+
+
+def _resolve(source: Source, links: tuple[_Link, ...]) -> Source:
+    if not is_extension(source.data):
+        return source
+    extension = _validate(source, Extension)
+    where = source.where
+    location = where.value(("extends",))
+    written = extension.extends
+    if "://" in written:
+        raise SpecError(
+            f"'extends' names a local file, not a URL: '{written}'",
+            location,
+            hint="download the base spec and extend the local copy",
+        )
+    this = Path(where.file)
+    base = this.parent / written
+    link = _Link(
+        this.resolve(),
+        os.path.normpath(where.file),
+        base.resolve(),
+        os.path.normpath(base),
+        location,
+    )
+    links = (*links, link)
+    for index, earlier in enumerate(links):
+        if earlier.file == link.base:
+            cycle = links[index:]
+            chain = " -> ".join([*(step.shown for step in cycle), cycle[0].shown])
+            notes = [
+                f"'{step.shown}' extends '{step.base_shown}' at {step.location}"
+                for step in cycle[1:]
+            ]
+            raise SpecError(f"'extends' makes a cycle: {chain}", earlier.location, notes=notes)
+    if len(links) > MAX_EXTENDS_DEPTH:
+        raise SpecError(
+            f"the chain of 'extends' from here is more than {MAX_EXTENDS_DEPTH} files long",
+            links[0].location,
+            hint="extend a file nearer the end of the chain, or merge files of the chain",
+        )
+    if not base.is_file():
+        reason = "it is not a file" if base.exists() else "no such file"
+        raise SpecError(
+            f"cannot read '{written}', which this spec extends: {reason}",
+            location,
+            hint="'extends' is a path relative to the folder of the file that holds it",
+        )
+    parent = _resolve(read_yaml_file(base, link.base_shown), links)
+    _validate(parent, Spec)
+    return _Merge(parent, source).run(extension)
+
+
+def _validate(source: Source, model: type[Strict]) -> Any:
+    data = source.data
+    if model is Extension and "xgraph" in data and data["xgraph"] != 1:
+        raise SpecError(
+            f"unsupported spec version {data['xgraph']!r}: this xgraph reads version 1",
+            source.where.value(("xgraph",)),
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error_from_validation(exc, source.where, model, data) from None
+
+
+def _get(data: Any, path: PathKey) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _under(path: PathKey, prefix: PathKey) -> bool:
+    return path[: len(prefix)] == prefix
+
+
+class _Merge:
+    """The base's data and locations, with the extending file's changes applied."""
+
+    def __init__(self, base: Source, extension: Source) -> None:
+        self.data: dict[str, Any] = copy.deepcopy(base.data)
+        self.values = dict(base.where.values)
+        self.keys = dict(base.where.keys)
+        self.ext = extension
+        self.file = extension.where.file
+
+    # --- locations -----------------------------------------------------------------------
+
+    def snapshot(self) -> SourceMap:
+        return SourceMap(self.file, dict(self.values), dict(self.keys))
+
+    def drop(self, path: PathKey, keep_self: bool = False) -> None:
+        """Forget the locations under `path` (and of `path` itself unless `keep_self`)."""
+        for table in (self.values, self.keys):
+            for key in [k for k in table if _under(k, path) and not (keep_self and k == path)]:
+                del table[key]
+
+    def graft(self, path: PathKey, origin: SourceMap, origin_path: PathKey) -> None:
+        """Copy the locations under `origin_path` in `origin` to `path` here."""
+        n = len(origin_path)
+        for table, source in ((self.values, origin.values), (self.keys, origin.keys)):
+            for key, location in source.items():
+                if _under(key, origin_path):
+                    table[(*path, *key[n:])] = location
+
+    def set(self, path: PathKey, ext_path: PathKey) -> None:
+        """The extending file's value at `ext_path` becomes the value at `path`."""
+        parent = _get(self.data, path[:-1])
+        parent[path[-1]] = copy.deepcopy(_get(self.ext.data, ext_path))
+        self.drop(path)
+        self.graft(path, self.ext.where, ext_path)
+
+    def merge_mapping(self, path: PathKey, ext_path: PathKey) -> None:
+        """Each key of the extending file's mapping at `ext_path` set in the mapping at `path`."""
+        for key in _get(self.ext.data, ext_path):
+            self.set((*path, key), (*ext_path, key))
+
+    # --- the merge -----------------------------------------------------------------------
+
+    def run(self, extension: Extension) -> Source:
+        given = self.ext.data
+        for key in _REPLACED_KEYS:
+            if key in given:
+                self.set((key,), (key,))
+        self.params(("params",), ("params",))
+        for name in extension.blocks:
+            self.block(name)
+        self.edit(("nodes",), (), "the inherited 'nodes'")
+        return Source(self.data, self.snapshot())
+
+    def params(self, path: PathKey, ext_path: PathKey) -> None:
+        declared = _get(self.ext.data, ext_path) if _has(self.ext.data, ext_path) else {}
+        if not declared:
+            return
+        if path[-1] not in _get(self.data, path[:-1]):
+            _get(self.data, path[:-1])[path[-1]] = {}
+            self.values[path] = self.ext.where.value(ext_path)
+        inherited = _get(self.data, path)
+        for name in declared:
+            if name in inherited and isinstance(inherited[name], dict):
+                self.merge_mapping((*path, name), (*ext_path, name))
+            else:
+                self.set((*path, name), (*ext_path, name))
+
+    def block(self, name: str) -> None:
+        ext_path: PathKey = ("blocks", name)
+        given = self.ext.data["blocks"][name]
+        blocks = self.data.setdefault("blocks", {})
+        if "nodes" in given:  # a whole block, new or in place of the inherited one
+            self.set(ext_path, ext_path)
+            return
+        if name not in blocks:
+            raise SpecError(
+                f"block '{name}' is not in the spec this one extends: a new block needs 'nodes'",
+                self.ext.where.key(ext_path),
+                hint=did_you_mean(name, blocks),
+            )
+        self.params((*ext_path, "params"), (*ext_path, "params"))
+        if "doc" in given:
+            self.set((*ext_path, "doc"), (*ext_path, "doc"))
+        self.edit((*ext_path, "nodes"), ext_path, f"the nodes of block '{name}'")
+
+    # --- edits of a list of items --------------------------------------------------------
+
+    def edit(self, list_path: PathKey, ext_base: PathKey, what: str) -> None:
+        edits = _get(self.ext.data, ext_base)
+        if not any(key in edits for key in EDIT_KEYS):
+            return
+        items: list[Any] = _get(self.data, list_path)
+        where = self.ext.where
+        index = _Index(items, what, list_path, self.snapshot())
+
+        for name, patch in edits.get("override", {}).items():
+            at = (*ext_base, "override", name)
+            i = index.find(name, where.key(at), "override")
+            index.overridden[i] = name
+            for key in patch:
+                if key == "args" and "use" in items[i] and isinstance(patch[key], dict):
+                    items[i].setdefault("args", {})
+                    self.merge_mapping((*list_path, i, "args"), (*at, "args"))
+                else:
+                    self.set((*list_path, i, key), (*at, key))
+
+        before = self.snapshot()
+        gone: dict[int, str] = {}  # index -> what happened to it
+        replacement: dict[int, PathKey] = {}
+        ahead: dict[int, list[PathKey]] = {}
+        behind: dict[int, list[PathKey]] = {}
+        for position, name in enumerate(edits.get("remove", [])):
+            at = (*ext_base, "remove", position)
+            i = index.find(name, where.value(at), "remove")
+            index.claim(i, name, "removed", gone, where.value(at))
+        for name in edits.get("replace", {}):
+            at = (*ext_base, "replace", name)
+            i = index.find(name, where.key(at), "replace")
+            index.claim(i, name, "replaced", gone, where.key(at))
+            replacement[i] = at
+        for position, insertion in enumerate(edits.get("insert", [])):
+            at = (*ext_base, "insert", position)
+            side = "after" if insertion.get("after") is not None else "before"
+            i = index.find(insertion[side], where.value((*at, side)), f"insert {side}")
+            table = behind if side == "after" else ahead
+            table.setdefault(i, []).extend(
+                (*at, "nodes", k) for k in range(len(insertion["nodes"]))
+            )
+
+        rebuilt: list[tuple[Any, SourceMap, PathKey]] = []
+        for i, item in enumerate(items):
+            new = ahead.get(i, [])
+            if i in replacement:
+                count = len(_get(self.ext.data, replacement[i]))
+                new = [*new, *((*replacement[i], k) for k in range(count))]
+            rebuilt.extend((_get(self.ext.data, p), where, p) for p in new)
+            if i not in gone:
+                rebuilt.append((item, before, (*list_path, i)))
+            rebuilt.extend((_get(self.ext.data, p), where, p) for p in behind.get(i, []))
+        self._check_removals(
+            index, gone, [entry[0] for entry in rebuilt], list_path, edits, ext_base
+        )
+
+        items[:] = [copy.deepcopy(entry[0]) for entry in rebuilt]
+        self.drop(list_path, keep_self=True)
+        for k, (_, origin, origin_path) in enumerate(rebuilt):
+            self.graft((*list_path, k), origin, origin_path)
+
+    def _check_removals(
+        self,
+        index: _Index,
+        gone: dict[int, str],
+        kept: list[Any],
+        list_path: PathKey,
+        edits: dict[str, Any],
+        ext_base: PathKey,
+    ) -> None:
+        """A removed item that a kept item still names in its `inputs` (or an output) is an
+        error at the `remove`: the reference would fail later, far from its cause."""
+        outputs = (self.data.get("outputs") or []) if list_path == ("nodes",) else []
+        for position, name in enumerate(edits.get("remove", [])):
+            at = self.ext.where.value((*ext_base, "remove", position))
+            users = [_label(item) for item in kept if name in _references(item)]
+            if users:
+                raise SpecError(
+                    f"'{name}' cannot be removed: {users[0]} still takes it as input",
+                    at,
+                    hint=f"remove {users[0]} too, or override its 'inputs'",
+                )
+            if name in outputs:
+                raise SpecError(
+                    f"'{name}' cannot be removed: it is listed under 'outputs'",
+                    at,
+                    hint="give the spec other 'outputs'",
+                )
+
+
+def _has(data: Any, path: PathKey) -> bool:
+    try:
+        _get(data, path)
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
+
+
+def _references(item: Any) -> list[str]:
+    inputs = item.get("inputs") if isinstance(item, dict) else None
+    if isinstance(inputs, str):
+        return [inputs]
+    return [ref for ref in inputs if isinstance(ref, str)] if isinstance(inputs, list) else []
+
+
+def _label(item: Any) -> str:
+    kind = "block instance" if "use" in item else "node"
+    name = item.get("name")
+    return f"{kind} '{name}'" if isinstance(name, str) else f"a '{item.get('op')}' node"
+
+
+class _Index:
+    """The items of an inherited list by the names they are written with."""
+
+    def __init__(self, items: list[Any], what: str, list_path: PathKey, where: SourceMap) -> None:
+        self.what = what
+        self.list_path = list_path
+        self.where = where
+        self.by_name: dict[str, list[int]] = {}
+        self.overridden: dict[int, str] = {}
+        for i, item in enumerate(items):
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str):
+                self.by_name.setdefault(name, []).append(i)
+
+    def find(self, name: str, location: Location, action: str) -> int:
+        found = self.by_name.get(name, [])
+        if not found:
+            raise SpecError(
+                f"{action}: no node or block instance named '{name}' in {self.what}",
+                location,
+                hint=did_you_mean(name, self.by_name),
+            )
+        if len(found) > 1:
+            raise SpecError(
+                f"{action}: '{name}' names {len(found)} items of {self.what}, so which one "
+                "is meant is not clear",
+                location,
+                notes=[f"written at {self.where.value((*self.list_path, i))}" for i in found],
+            )
+        return found[0]
+
+    def claim(
+        self, i: int, name: str, action: str, gone: dict[int, str], location: Location
+    ) -> None:
+        if i in gone:
+            raise SpecError(f"'{name}' is {gone[i]} already", location)
+        if i in self.overridden:
+            raise SpecError(
+                f"'{name}' is both overridden and {action}", location, hint="keep one of the two"
+            )
+        gone[i] = action
