@@ -289,3 +289,32 @@ def test_value_only_parameters_become_keyword_arguments(sources: dict, tmp_path:
     counted = sum(p.numel() for p in model.parameters())
     counted += sum(b.numel() for b in model.buffers() if b.is_floating_point())
     assert counted == expected
+
+
+BLOCK_NAMED_MODULE = """
+xgraph: 1
+name: twice
+inputs: [{name: image, shape: [8, 8, 3]}]
+blocks:
+  module:
+    nodes:
+      - {name: "${name}_conv", op: conv2d, filters: 3, kernel_size: 3, padding: same}
+      - {name: "${name}_act", op: activation, activation: relu}
+nodes:
+  - {use: module, name: first}
+  - {use: module, name: second}
+  - {name: pool, op: global_avg_pool}
+"""
+
+
+def test_a_block_named_like_a_module_method_gets_another_name(tmp_path: Path) -> None:
+    """A block `module` would make `add_module`, nn.Module's own: the method is renamed,
+    the layers keep their names, and the model is the spec's."""
+    path = tmp_path / "twice.yaml"
+    path.write_text(BLOCK_NAMED_MODULE)
+    analysed = load(path)
+    source = generate(analysed, "torch", path)
+    assert "def add_module(" not in source
+    model = import_source(source, tmp_path, "twice_torch").Twice()
+    assert sum(p.numel() for p in model.parameters()) == analysed.total_params
+    assert {"first_conv.weight", "second_conv.weight"} <= set(model.state_dict())

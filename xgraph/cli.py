@@ -103,74 +103,57 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _load_for_build(args: argparse.Namespace):
-    from xgraph.api import load_with_weights
-
+def _outputs(args: argparse.Namespace) -> list[str]:
     outputs = [name.strip() for name in (args.outputs or "").split(",") if name.strip()]
     if args.outputs is not None and not outputs:
         raise SpecError("--outputs needs at least one node name")
-    return load_with_weights(args.spec, args.overrides, args.weights, args.seed, args.init, outputs)
+    return outputs
 
 
-def _load_backends(analysed, names: list[str]) -> list:
-    """The named backends, once every one of them is known to lower every node: a missing
-    rule is reported at its node before a framework is even imported."""
-    from xgraph.backend import available_backends, load_backend
-    from xgraph.rules import require_rules
+def _load_for_build(args: argparse.Namespace):
+    from xgraph.api import load_with_weights
 
-    for name in names:
-        if name in available_backends():
-            require_rules(analysed, name)
-    return [load_backend(name) for name in names]
+    return load_with_weights(
+        args.spec, args.overrides, args.weights, args.seed, args.init, _outputs(args)
+    )
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    import time
+    from xgraph.api import build
 
-    started = time.perf_counter()
-    analysed, weights = _load_for_build(args)
-    if args.fold_batch_norm:
-        from xgraph.passes.fold_batch_norm import fold_batch_norm
-
-        analysed, weights = fold_batch_norm(analysed, weights)
-    (backend,) = _load_backends(analysed, [args.backend])
-    if args.output is None:
-        output = Path(re.sub(r"[^\w.-]", "_", analysed.name) + backend.file_suffix)
-        _progress(f"no -o given: writing {output} in the current folder")
-    else:
-        output = Path(args.output)
-    if output.suffix != backend.file_suffix:
-        raise SpecError(
-            f"the {backend.name} backend writes {backend.file_suffix} files, not '{output.name}'",
-            hint=f"use -o {output.stem}{backend.file_suffix}",
-        )
-    _progress(
-        f"[{time.perf_counter() - started:5.1f}s] building {analysed.name} "
-        f"({len(analysed.graph)} nodes) with {backend.name}"
+    built = build(
+        args.spec,
+        args.backend,
+        args.output,
+        args.overrides,
+        args.weights,
+        args.seed,
+        args.init,
+        _outputs(args),
+        args.fold_batch_norm,
+        progress=_progress,
     )
-    model = backend.build(analysed, weights)
-    _progress(f"[{time.perf_counter() - started:5.1f}s] saving {output}")
-    backend.save(model, analysed, output)
-    elapsed = time.perf_counter() - started
+    analysed = built.analysed
     outputs = ", ".join(f"{n} {analysed.shapes[n]}" for n in analysed.graph.outputs)
-    print(f"wrote {output} ({backend.name})")
+    print(f"wrote {built.path} ({built.backend})")
     print(
         f"  parameters: {analysed.total_params:,} (trainable {analysed.trainable_params:,}, "
         f"non-trainable {analysed.non_trainable_params:,})"
     )
     print(f"  MACs: {analysed.macs:,}")
     print(f"  outputs: {outputs}")
-    print(f"  time: {elapsed:.1f} s")
+    print(f"  time: {built.seconds:.1f} s")
     return 0
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
+    from xgraph.api import load_backends
     from xgraph.init import random_weights
     from xgraph.parity import check_numeric_parity_pairs, check_param_parity
 
     analysed, weights = _load_for_build(args)
     names = [name.strip() for name in args.backends.split(",") if name.strip()]
-    backends = _load_backends(analysed, names)
+    backends = load_backends(analysed, names)
     if not args.numeric:
         report = check_param_parity(analysed, weights, backends)
         print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())

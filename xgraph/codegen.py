@@ -119,6 +119,8 @@ class Printer(Protocol):
     """What a backend's `codegen` module offers the core."""
 
     RESERVED: frozenset[str]
+    TAKEN: frozenset[str]  # names the generated class has already (an nn.Module's methods)
+    FUNCTION_PREFIXES: tuple[str, ...]  # the names a block's function becomes: prefix + name
     INPUT_VAR: str  # the variable of a model's only input
     KEEP_INPUTS: bool  # whether the input variables stay alive to the end (Keras's Model call)
 
@@ -333,9 +335,11 @@ def _function(
             calls.append(LayerCall(call.module, call.cls, kwargs))
         body.append(LayerStep(step.node, step.name, step.local, calls, step.input_ranks))
     name = identifier(block, "block")
-    while name in taken:
+    # A block may become several names (torch: `add_<block>` and `<block>`): none may be
+    # taken already, by another block, a node, or the framework's own class (`add_module`).
+    while any(f"{prefix}{name}" in taken for prefix in printer.FUNCTION_PREFIXES):
         name = f"{name}_"
-    taken.add(name)
+    taken.update(f"{prefix}{name}" for prefix in printer.FUNCTION_PREFIXES)
     params = list(param_of_column.values())
     types = {p: type(column[0]).__name__ for column, p in param_of_column.items()}
     prefix = f"{first.name}_"
@@ -580,6 +584,7 @@ def _program(
         "forward",
         identifier(spec.name, "model"),
         *printer.RESERVED,
+        *printer.TAKEN,
         *(node.name for node in graph.nodes),
     }
     call_of: dict[str, tuple[Function, dict[str, Any]]] = {}

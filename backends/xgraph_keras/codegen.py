@@ -39,6 +39,8 @@ from xgraph.rules import op_rules
 from xgraph_keras.framework import keras
 
 RESERVED = frozenset({"keras", "layers", "x", "inputs", "name", "i"})
+TAKEN: frozenset[str] = frozenset()
+FUNCTION_PREFIXES = ("",)  # a block is one function
 INPUT_VAR = "inputs"
 KEEP_INPUTS = True  # keras.Model(inputs, ...) at the end
 

@@ -47,6 +47,8 @@ from xgraph_torch.rules.activation import ACTIVATION_LAYERS
 from xgraph_torch.rules.base import LAYERS, NN
 
 RESERVED = frozenset({"torch", "nn", "F", "self", "x", "name", "i", "super", "float", "getattr"})
+TAKEN = frozenset(dir(nn.Module))  # a block named `module` must not become `add_module`
+FUNCTION_PREFIXES = ("", "add_")  # `add_<block>` registers its layers, `<block>` runs them
 INPUT_VAR = "x"
 KEEP_INPUTS = False
 
