@@ -113,6 +113,14 @@ def run_command(command: Command, cwd: Path) -> tuple[int, str]:
         name, _, value = words.pop(0).partition("=")
         env[name] = value
     assert words and words[0] == "xgraph", f"not an xgraph command: {command.line}"
+    # A shell expands `specs/*.yaml` in sorted order; so does this.
+    words = [
+        found
+        for word in words
+        for found in (
+            sorted(str(p.relative_to(cwd)) for p in cwd.glob(word)) if "*" in word else [word]
+        )
+    ]
     env.setdefault("COLUMNS", "100")
     result = subprocess.run(
         [sys.executable, "-m", "xgraph", *words[1:]],

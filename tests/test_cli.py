@@ -346,9 +346,16 @@ def test_mistyped_commands_and_options_get_a_suggestion(
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize(
-    "command", ["validate", "summary", "graph", "build", "parity", "weights", "ops", "schema"]
-)
+def _commands() -> list[str]:
+    import argparse
+
+    from xgraph.cli import make_parser
+
+    (subparsers,) = [a for a in make_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(subparsers.choices)
+
+
+@pytest.mark.parametrize("command", _commands())
 def test_every_command_explains_its_arguments_and_shows_examples(
     capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
@@ -496,3 +503,15 @@ def test_one_seed_gives_both_backends_the_same_weights_from_the_cli(
         np.testing.assert_array_equal(read["torch7"][key], read["keras7"][key], err_msg=key)
     assert not np.array_equal(read["keras7"]["conv2d/kernel"], read["keras8"]["conv2d/kernel"])
     np.testing.assert_array_equal(read["torch8"]["conv2d/kernel"], read["keras8"]["conv2d/kernel"])
+
+
+def test_table_rows_for_several_specs(run_cli: CliRunner, root: Path) -> None:
+    rows = run_cli(
+        "table", root / "specs" / "xception.yaml", root / "specs" / "vgg16.yaml", "--json"
+    ).json()
+    assert [(r["spec"], r["total_params"], r["weighted_layers"]) for r in rows] == [
+        ("xception", 22_910_480, 41),
+        ("vgg16", 138_357_544, 16),
+    ]
+    assert rows[0]["macs"] == 8_357_403_496
+    assert rows[1]["input"] == [[224, 224, 3]]

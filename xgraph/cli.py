@@ -210,6 +210,15 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_table(args: argparse.Namespace) -> int:
+    from xgraph.api import load
+    from xgraph.report import table_row, table_text
+
+    rows = [table_row(load(spec, args.overrides)) for spec in args.specs]
+    print(json.dumps(rows, indent=2) if args.json else table_text(rows))
+    return 0
+
+
 def cmd_ops(args: argparse.Namespace) -> int:
     from xgraph.catalogue import catalogue, catalogue_text
 
@@ -526,6 +535,25 @@ def make_parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", action="store_true", help="print a JSON document instead")
     _add_set(diff)
     diff.set_defaults(handler=cmd_diff)
+
+    table = _command(
+        commands,
+        "table",
+        "one row per spec: input, parameters, MACs, depth",
+        """
+        Compares specs as papers' tables do: input size, parameters (total and trainable),
+        multiply-accumulates of one example, and depth in weighted layers (the nodes that
+        multiply-accumulate: convolutions and dense layers).
+        """,
+        """
+        xgraph table specs/*.yaml
+        xgraph table specs/xception.yaml specs/xception41.yaml --json
+        """,
+    )
+    table.add_argument("specs", nargs="+", metavar="SPEC", help="one or more spec files")
+    table.add_argument("--json", action="store_true", help="print a JSON list instead")
+    _add_set(table)
+    table.set_defaults(handler=cmd_table)
 
     ops = _command(
         commands,

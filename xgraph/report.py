@@ -76,3 +76,49 @@ def summary_table(analysed: AnalysedGraph) -> str:
         rule,
     ]
     return "\n".join(out)
+
+
+TABLE_COLUMNS = ("spec", "input", "parameters", "trainable", "MACs", "weighted layers")
+
+
+def table_row(analysed: AnalysedGraph) -> dict[str, Any]:
+    """One spec as a row of the comparison table: weighted layers are the nodes that
+    multiply-accumulate (convolutions and matrix products), as papers count depth."""
+    shapes = [analysed.shapes[name] for name in analysed.graph.inputs]
+    return {
+        "spec": analysed.name,
+        "input": [list(shape) for shape in shapes],
+        "total_params": analysed.total_params,
+        "trainable_params": analysed.trainable_params,
+        "macs": analysed.macs,
+        "weighted_layers": sum(1 for c in analysed.counts.values() if c.macs),
+    }
+
+
+def table_text(rows: list[dict[str, Any]]) -> str:
+    """The rows as an aligned table, in the order given."""
+    cells = [
+        (
+            row["spec"],
+            ", ".join("x".join(str(d) for d in shape) for shape in row["input"]),
+            f"{row['total_params']:,}",
+            f"{row['trainable_params']:,}",
+            _human(row["macs"]),
+            str(row["weighted_layers"]),
+        )
+        for row in rows
+    ]
+    widths = [max(len(r[i]) for r in [TABLE_COLUMNS, *cells]) for i in range(len(TABLE_COLUMNS))]
+    lines = []
+    for index, row in enumerate([TABLE_COLUMNS, *cells]):
+        left = row[:2]
+        right = row[2:]
+        lines.append(
+            "  ".join(
+                [*(c.ljust(w) for c, w in zip(left, widths[:2], strict=True))]
+                + [c.rjust(w) for c, w in zip(right, widths[2:], strict=True)]
+            ).rstrip()
+        )
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
