@@ -515,3 +515,17 @@ def test_table_rows_for_several_specs(run_cli: CliRunner, root: Path) -> None:
     ]
     assert rows[0]["macs"] == 8_357_403_496
     assert rows[1]["input"] == [[224, 224, 3]]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--backends", "torch,torch"], "error: --backends names a backend twice: 'torch,torch'"),
+        (["--batch", "0"], "error: --batch must be at least 1, got 0"),
+    ],
+)
+def test_numeric_parity_refuses_checks_that_cannot_fail(
+    run_cli: CliRunner, root: Path, extra: list[str], message: str
+) -> None:
+    result = run_cli("parity", root / "examples" / "specs" / "tiny_cnn.yaml", "--numeric", *extra)
+    assert (result.code, result.err.splitlines()[0]) == (2, message)

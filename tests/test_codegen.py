@@ -318,3 +318,36 @@ def test_a_block_named_like_a_module_method_gets_another_name(tmp_path: Path) ->
     model = import_source(source, tmp_path, "twice_torch").Twice()
     assert sum(p.numel() for p in model.parameters()) == analysed.total_params
     assert {"first_conv.weight", "second_conv.weight"} <= set(model.state_dict())
+
+
+SHADOWING = """
+xgraph: 1
+name: layers
+inputs:
+  - {name: inputs, shape: [8, 8, 3]}
+  - {name: layers, shape: [8, 8, 3]}
+nodes:
+  - {name: left, op: conv2d, filters: 4, kernel_size: 3, padding: same, inputs: inputs}
+  - {name: right, op: conv2d, filters: 4, kernel_size: 3, padding: same, inputs: layers}
+  - {name: joined, op: add, inputs: [left, right]}
+"""
+
+
+def test_keras_names_never_shadow_the_modules_the_code_uses(
+    tmp_path: Path, torch_and_keras: tuple[Any, Any]
+) -> None:
+    """A spec named `layers` with an input `layers`: the generated function and variables
+    get other names, and the model still computes the build's numbers."""
+    path = tmp_path / "shadowing.yaml"
+    path.write_text(SHADOWING)
+    analysed = load(path)
+    source = generate(analysed, "keras", path)
+    module = import_source(source, tmp_path, "shadowing_keras")
+    model = module.layers_()
+    weights = random_weights(analysed, seed=1)
+    model.set_weights([weights[f"{n}/{p}"] for n in ("left", "right") for p in ("kernel", "bias")])
+    _, keras_backend = torch_and_keras
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(2, 8, 8, 3)).astype(np.float32) for _ in range(2)]
+    (want,) = keras_backend.predict(keras_backend.build(analysed, weights), xs)
+    np.testing.assert_array_equal(np.asarray(model.predict_on_batch(xs)), want)

@@ -178,3 +178,41 @@ def test_cli_compares_every_pair_of_three_backends(run_cli: CliRunner) -> None:
     ]
     assert all(r["agrees"] and len(r["nodes"]) == 7 for r in reports)
     jsonschema.validate(reports, run_cli("schema", "--document", "parity-numeric").json())
+
+
+MULTI = """\
+xgraph: 1
+name: multi
+inputs:
+  - {name: a, shape: [8, 8, 3]}
+  - {name: b, shape: [8, 8, 3]}
+nodes:
+  - {name: c1, op: conv2d, filters: 4, kernel_size: 3, padding: same, inputs: a}
+  - {name: c2, op: conv2d, filters: 4, kernel_size: 3, padding: same, inputs: b}
+  - {name: s, op: add, inputs: [c1, c2]}
+  - {name: p, op: global_avg_pool}
+  - {name: d, op: dense, units: 5}
+outputs: [a, c1, s, d]
+"""
+
+
+def test_nhwc_with_several_inputs_and_outputs_that_feed_other_nodes(onnx_backend) -> None:
+    """An image output that other nodes read, and an input that is also an output: both
+    layouts give the keras build's values at every output."""
+    from xgraph_onnx.backend import OnnxBackend
+
+    from xgraph.api import loads
+
+    analysed = loads(MULTI)
+    weights = random_weights(analysed, seed=5)
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(2, 8, 8, 3)).astype(np.float32) for _ in range(2)]
+    keras = load_backend("keras")
+    expected = keras.predict(keras.build(analysed, weights), xs)
+    for backend in (onnx_backend, OnnxBackend(layout="nhwc")):
+        got = backend.predict(backend.build(analysed, weights), xs)
+        for name, a, b in zip(analysed.graph.outputs, got, expected, strict=True):
+            assert a.shape == b.shape, (backend.layout, name)
+            np.testing.assert_allclose(
+                a, b, rtol=1e-5, atol=1e-6, err_msg=f"{backend.layout} {name}"
+            )

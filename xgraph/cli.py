@@ -153,6 +153,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
     analysed, weights = _load_for_build(args)
     names = [name.strip() for name in args.backends.split(",") if name.strip()]
+    if len(set(names)) != len(names):
+        raise SpecError(f"--backends names a backend twice: '{args.backends}'")
     backends = load_backends(analysed, names)
     if not args.numeric:
         report = check_param_parity(analysed, weights, backends)
@@ -160,6 +162,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
         return 0 if report.agrees else 1
     if len(backends) < 2:
         raise SpecError("--numeric compares two backends or more", hint="--backends keras,torch")
+    if args.batch < 1:
+        raise SpecError(f"--batch must be at least 1, got {args.batch}")
     seed = 0 if args.seed is None else args.seed
     if not args.weights:
         weights = random_weights(analysed, seed=seed)
@@ -303,8 +307,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     parser = Parser(
         prog="xgraph",
-        description="Compile a YAML network spec into PyTorch and Keras models, and prove they "
-        "are the same network.",
+        description="Compile a YAML network spec into PyTorch, Keras and ONNX models, and prove "
+        "they are the same network.",
         epilog="Run 'xgraph COMMAND --help' for a command's options and examples. "
         "The spec language: docs/spec.md.",
     )
@@ -379,8 +383,9 @@ def make_parser() -> argparse.ArgumentParser:
         "compile the spec into a saved model",
         """
         torch: a torch.export archive (.pt2) whose module takes NCHW input with a dynamic
-        batch; keras: a .keras archive of built-in layers, NHWC. Both start from the same
-        weights (--weights, or an initialisation drawn once for both).
+        batch; keras: a .keras archive of built-in layers, NHWC; onnx: an ONNX model (opset
+        21, NCHW, dynamic batch) for ONNX Runtime or OpenVINO. All start from the same
+        weights (--weights, or an initialisation drawn once for all).
         """,
         """
         xgraph build specs/xception.yaml --backend torch            # writes xception.pt2
@@ -390,7 +395,10 @@ def make_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     build.add_argument(
-        "--backend", required=True, metavar="NAME", help="torch (writes .pt2) or keras (.keras)"
+        "--backend",
+        required=True,
+        metavar="NAME",
+        help="torch (writes .pt2), keras (.keras) or onnx (.onnx)",
     )
     build.add_argument(
         "-o",

@@ -637,8 +637,20 @@ def _program(
         LayerStep(graph[name], name, name, printer.lower(analysed, graph[name]), ())
         for name in graph.inputs
     ]
+
+    def clear_of(name: str, reserved: set[str]) -> str:
+        """`name`, with '_' appended while it would shadow a module or a function."""
+        while name in reserved:
+            name = f"{name}_"
+        return name
+
+    names_in_use = {*printer.RESERVED, *(f.name for f in functions)}
     scope = {
-        name: (printer.INPUT_VAR if len(inputs) == 1 else identifier(name, "input"))
+        name: (
+            printer.INPUT_VAR
+            if len(inputs) == 1
+            else clear_of(identifier(name, "input"), names_in_use)
+        )
         for name in graph.inputs
     }
     for step in inputs:
@@ -655,7 +667,7 @@ def _program(
     return Program(
         spec_name=spec.name,
         class_name=class_name(spec.name),
-        function_name=identifier(spec.name, "model"),
+        function_name=clear_of(identifier(spec.name, "model"), names_in_use),
         description=" ".join((spec.description or "").split()),
         header=_header(spec_path, analysed),
         inputs=inputs,

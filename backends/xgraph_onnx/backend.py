@@ -3,7 +3,7 @@ with ONNX Runtime; weights, counts, inference and saving.
 
 Layout: inside the model tensors are NCHW, as ONNX's operators want; the model's inputs and
 image outputs are NCHW too by default, as most ONNX models and serving stacks expect, or
-NHWC, the spec's own layout, with `layout="nhwc"` (`build --onnx-layout nhwc`). Value names
+NHWC, the spec's own layout, with `OnnxBackend(layout="nhwc")`. Value names
 are node names, initializers are named as the canonical weights (`<node>/<param>`), and the
 spec's name and parameter values are in the model's metadata.
 """
@@ -88,7 +88,7 @@ class OnnxBackend:
         graph = analysed.graph
         nodes: list[onnx.NodeProto] = []
         initializers: list[onnx.TensorProto] = []
-        renamed: dict[str, str] = {}  # an NHWC input's name -> its NCHW value inside
+        renamed: dict[str, str] = {}  # NHWC edges (inputs, outputs) -> their NCHW values inside
         inputs = []
         for name in graph.inputs:
             shape = analysed.shapes[name]
@@ -97,14 +97,14 @@ class OnnxBackend:
                 renamed[name] = f"{name}/nchw"
                 perm = [0, len(shape), *range(1, len(shape))]
                 nodes.append(helper.make_node("Transpose", [name], [renamed[name]], perm=perm))
+        for name in graph.outputs:  # computed NCHW inside, made NHWC on the way out
+            if self._transposed(analysed, name) and name not in graph.inputs:
+                renamed[name] = f"{name}/nchw"
         for node in graph.nodes:
             lowered = self.lower(analysed, node)
             for step in lowered.nodes:
                 sources = [renamed.get(value, value) for value in step.inputs]
-                outputs = [
-                    f"{v}/nchw" if v in graph.outputs and self._transposed(analysed, v) else v
-                    for v in step.outputs
-                ]
+                outputs = [renamed.get(value, value) for value in step.outputs]
                 nodes.append(
                     helper.make_node(
                         step.op_type, sources, outputs, name=step.outputs[-1], **step.attrs
@@ -122,7 +122,7 @@ class OnnxBackend:
         outputs = []
         for name in graph.outputs:
             shape = analysed.shapes[name]
-            if self._transposed(analysed, name):
+            if self._transposed(analysed, name) and name not in graph.inputs:
                 perm = [0, *range(2, len(shape) + 1), 1]
                 nodes.append(helper.make_node("Transpose", [f"{name}/nchw"], [name], perm=perm))
             outputs.append(self._io(name, shape))
