@@ -128,3 +128,24 @@ def test_cli_diff_reports_a_spec_error(capsys: pytest.CaptureFixture[str]) -> No
 def test_json_document_is_plain_json(intermediate_relu) -> None:
     document = diff_dict(intermediate_relu)
     assert json.loads(json.dumps(document)) == document
+
+
+def test_other_outputs_or_their_order_are_a_difference() -> None:
+    from xgraph.api import loads
+
+    spec = """
+xgraph: 1
+name: two
+inputs: [{name: x, shape: [4, 4, 3]}]
+nodes:
+  - {name: a, op: conv2d, filters: 2, kernel_size: 1}
+  - {name: b, op: activation, activation: relu}
+outputs: [a, b]
+"""
+    result = diff_graphs(loads(spec), loads(spec.replace("[a, b]", "[b, a]")))
+    assert not result.same
+    assert result.interface == [("outputs", ["a", "b"], ["b", "a"])]
+    assert "outputs: a, b -> b, a" in diff_text(result)
+    assert diff_dict(result)["interface"] == [
+        {"field": "outputs", "before": ["a", "b"], "after": ["b", "a"]}
+    ]

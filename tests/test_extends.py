@@ -396,3 +396,20 @@ def test_a_width_multiplier_with_a_rounding_rule(tmp_path: Path) -> None:
     assert analysed.shapes["stem"][-1] == 24
     assert analysed.shapes["unit3_conv"][-1] == 48
     assert "unit4_conv" not in analysed.graph.names
+
+
+def test_extends_through_a_symlinked_folder_follows_the_real_files(tmp_path: Path) -> None:
+    """`link -> real/sub`: `link/leaf.yaml` extends `../mid.yaml`, which the OS finds in
+    `real/`, and mid's own `extends: grand.yaml` is next to it there."""
+    from xgraph.api import load
+
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    (real / "grand.yaml").write_text(
+        "xgraph: 1\nname: grand\ninputs: [{name: x, shape: [4, 4, 3]}]\n"
+        "nodes:\n  - {name: pool, op: global_avg_pool}\n"
+    )
+    (real / "mid.yaml").write_text("xgraph: 1\nextends: grand.yaml\nname: mid\n")
+    (real / "sub" / "leaf.yaml").write_text("xgraph: 1\nextends: ../mid.yaml\nname: leaf\n")
+    (tmp_path / "link").symlink_to(real / "sub")
+    assert load(tmp_path / "link" / "leaf.yaml").name == "leaf"

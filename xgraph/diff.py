@@ -54,10 +54,12 @@ class GraphDiff:
     removed: list[NodeFacts] = field(default_factory=list)
     changed: list[NodeChange] = field(default_factory=list)
     totals: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # The graph's inputs and outputs (names, in order), where they differ.
+    interface: list[tuple[str, list[str], list[str]]] = field(default_factory=list)
 
     @property
     def same(self) -> bool:
-        return not (self.added or self.removed or self.changed) and all(
+        return not (self.added or self.removed or self.changed or self.interface) and all(
             a == b for a, b in self.totals.values()
         )
 
@@ -119,6 +121,10 @@ def diff_graphs(a: AnalysedGraph, b: AnalysedGraph) -> GraphDiff:
         elif changes := _changes(a, b, in_a[node.name], node):
             result.changed.append(NodeChange(node.name, tuple(changes)))
     result.removed = [_facts(a, node) for node in a.graph.nodes if node.name not in in_b]
+    for edge in ("inputs", "outputs"):
+        before, after = list(getattr(a.graph, edge)), list(getattr(b.graph, edge))
+        if before != after:
+            result.interface.append((edge, before, after))
     for key in TOTALS:
         result.totals[key] = (
             (len(a.graph), len(b.graph)) if key == "nodes" else (getattr(a, key), getattr(b, key))
@@ -167,6 +173,8 @@ def diff_text(result: GraphDiff) -> str:
     width = max(len(label) for label in labels.values())
     for key, (a, b) in result.totals.items():
         lines.append(f"  {(labels[key] + ':').ljust(width + 1)} {a:,} -> {b:,} ({_signed(b - a)})")
+    for edge, before, after in result.interface:
+        lines.append(f"{edge}: {', '.join(before)} -> {', '.join(after)}")
     lines.append(f"added: {len(result.added)} nodes")
     if result.added:
         lines.extend(_table(result.added))
@@ -211,6 +219,10 @@ def diff_dict(result: GraphDiff) -> dict[str, Any]:
         "totals": {
             key: {"before": a, "after": b, "delta": b - a} for key, (a, b) in result.totals.items()
         },
+        "interface": [
+            {"field": edge, "before": before, "after": after}
+            for edge, before, after in result.interface
+        ],
         "added": [node(n) for n in result.added],
         "removed": [node(n) for n in result.removed],
         "changed": [

@@ -119,7 +119,9 @@ def _resolve(source: Source, links: tuple[_Link, ...]) -> Source:
             location,
             hint="download the base spec and extend the local copy",
         )
-    this = Path(where.file)
+    # The file this spec was read from: as given for the first, else the real path of the
+    # base read last, so that `..` means what it means to the OS behind a symlinked folder.
+    this = links[-1].base if links else Path(where.file)
     base = this.parent / written
     link = _Link(
         this.resolve(),
