@@ -59,7 +59,7 @@ def test_documented_example(block: Block, workspace: Path) -> None:
             assert block.body == shown.read_text(), f"{block.where} differs from {shown}"
         data = yaml.safe_load(block.body)
         if _spec_like(data):
-            loads(block.body, file=block.where)
+            loads(block.body, file=f"{block.doc}:{block.line}")  # extends: beside the doc
         else:
             _check_node_items(data, block.where)
     elif block.lang == "python":
