@@ -14,6 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
+from xgraph.layouts import (
+    depthwise_from_grouped,
+    depthwise_to_grouped,
+    kernel_from_channels_first,
+    kernel_to_channels_first,
+    same,
+)
 from xgraph.ops.base import Shape
 from xgraph.ops.windows import resolve_padding
 
@@ -80,31 +87,10 @@ def constant(node: Node, step: str) -> str:
     return f"{node.name}/const/{step}"
 
 
-def _same(array: ndarray, shape: Shape | None = None) -> ndarray:
-    return array
-
-
-def _kernel_to_onnx(array: ndarray) -> ndarray:
-    return array.transpose(3, 2, 0, 1)  # (kh, kw, in, out) -> (out, in, kh, kw)
-
-
-def _kernel_from_onnx(array: ndarray, shape: Shape) -> ndarray:
-    return array.transpose(2, 3, 1, 0)
-
-
-def _depthwise_to_onnx(array: ndarray) -> ndarray:
-    kh, kw, channels, multiplier = array.shape
-    return array.reshape(kh, kw, channels * multiplier).transpose(2, 0, 1)[:, None]
-
-
-def _depthwise_from_onnx(array: ndarray, shape: Shape) -> ndarray:
-    return array[:, 0].transpose(1, 2, 0).reshape(shape)
-
-
-VECTOR = OnnxSlot(_same, _same)
-CONV_KERNEL = OnnxSlot(_kernel_to_onnx, _kernel_from_onnx)
-DEPTHWISE_KERNEL = OnnxSlot(_depthwise_to_onnx, _depthwise_from_onnx)
-MATRIX = OnnxSlot(_same, _same)  # dense kernels stay (in, out): MatMul takes them so
+VECTOR = OnnxSlot(same, same)
+CONV_KERNEL = OnnxSlot(kernel_to_channels_first, kernel_from_channels_first)
+DEPTHWISE_KERNEL = OnnxSlot(depthwise_to_grouped, depthwise_from_grouped)
+MATRIX = OnnxSlot(same, same)  # dense kernels stay (in, out): MatMul takes them so
 
 
 def channels(analysed: AnalysedGraph, node: Node) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
+from xgraph.layouts import channels_first_dim
 from xgraph_onnx.rules.base import Lowered, OnnxNode, OnnxRule, rank
 
 
@@ -12,10 +13,8 @@ def lower_add(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> L
 
 
 def lower_concat(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
-    dims = rank(analysed, node)
-    axis = node.attrs.axis % dims
-    onnx_axis = 1 if axis == dims - 1 else axis + 2
-    return Lowered([OnnxNode("Concat", inputs, (node.name,), {"axis": onnx_axis})])
+    axis = channels_first_dim(node.attrs.axis, rank(analysed, node))
+    return Lowered([OnnxNode("Concat", inputs, (node.name,), {"axis": axis})])
 
 
 RULES = {"add": OnnxRule(lower_add), "concat": OnnxRule(lower_concat)}

@@ -1,9 +1,8 @@
 """What the torch backend knows about one op: a `TorchRule`, and the helpers rules share.
 
 Rules are framework-free (they describe modules, they do not make them), so `xgraph ops`
-and weight-file checks read them without importing torch. Canonical kernels are
-(kh, kw, in, out), torch's (out, in, kh, kw); a depthwise kernel (kh, kw, in, m) is torch's
-grouped kernel (in*m, 1, kh, kw), output channel c*m + j.
+and weight-file checks read them without importing torch. Torch's layouts are the
+channels-first ones of `xgraph.layouts`.
 """
 
 from __future__ import annotations
@@ -14,6 +13,13 @@ from typing import TYPE_CHECKING
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
+from xgraph.layouts import (
+    depthwise_from_grouped,
+    depthwise_to_grouped,
+    kernel_from_channels_first,
+    kernel_to_channels_first,
+    same,
+)
 from xgraph.lowering import LayerCall
 from xgraph.ops.base import Shape
 from xgraph.ops.windows import resolve_padding
@@ -51,52 +57,25 @@ class TorchRule:
         return frozenset(self.weights)
 
 
-def _same(array: ndarray, shape: Shape | None = None) -> ndarray:
-    return array
-
-
-def _kernel_to_torch(array: ndarray) -> ndarray:
-    return array.transpose(3, 2, 0, 1)
-
-
-def _kernel_from_torch(array: ndarray, shape: Shape) -> ndarray:
-    return array.transpose(2, 3, 1, 0)
-
-
-def _depthwise_to_torch(array: ndarray) -> ndarray:
-    kh, kw, channels, multiplier = array.shape
-    return array.reshape(kh, kw, channels * multiplier).transpose(2, 0, 1)[:, None]
-
-
-def _depthwise_from_torch(array: ndarray, shape: Shape) -> ndarray:
-    return array[:, 0].transpose(1, 2, 0).reshape(shape)
-
-
 def _matrix(array: ndarray, shape: Shape | None = None) -> ndarray:
     return array.T
 
 
 def vector(attribute: str) -> TorchSlot:
     """A per-channel vector, the same in both layouts (biases, BatchNorm's terms)."""
-    return TorchSlot(attribute, _same, _same)
+    return TorchSlot(attribute, same, same)
 
 
 def conv_kernel(attribute: str) -> TorchSlot:
-    return TorchSlot(attribute, _kernel_to_torch, _kernel_from_torch)
+    return TorchSlot(attribute, kernel_to_channels_first, kernel_from_channels_first)
 
 
 def depthwise_kernel(attribute: str) -> TorchSlot:
-    return TorchSlot(attribute, _depthwise_to_torch, _depthwise_from_torch)
+    return TorchSlot(attribute, depthwise_to_grouped, depthwise_from_grouped)
 
 
 def dense_kernel(attribute: str) -> TorchSlot:
     return TorchSlot(attribute, _matrix, _matrix)
-
-
-def channels_first_dim(axis: int, rank: int) -> int:
-    """A spec axis over (H, W, C) (batch excluded) as a dim of the (N, C, H, W) tensor."""
-    axis %= rank
-    return 1 if axis == rank - 1 else axis + 2
 
 
 def channels(analysed: AnalysedGraph, node: Node) -> int:

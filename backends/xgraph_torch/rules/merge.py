@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
+from xgraph.layouts import channels_first_dim
 from xgraph.lowering import LayerCall
-from xgraph_torch.rules.base import LAYERS, TorchRule, channels_first_dim
+from xgraph_torch.rules.base import LAYERS, TorchRule
 
 
 def lower_add(analysed: AnalysedGraph, node: Node) -> LayerCall:
