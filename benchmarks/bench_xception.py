@@ -8,7 +8,8 @@ up to 20% between runs), and with their outputs' largest relative error against
 keras.applications'. The anchors for the ONNX rows are the same runtimes running an ONNX
 file exported from xgraph's torch build by `torch.onnx.export`. OpenVINO runs in fp32 (its
 default on CPUs with bf16 is not fp32). The last row is the machine's limit: the model's
-FLOPs over the sgemm rate measured here.
+FLOPs over the sgemm rate measured here. Artifacts are timed in interleaved rounds (each
+round runs every one once), so that a machine whose speed drifts slows every row alike.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 
 from xgraph.api import load
 from xgraph.backend import load_backend
-from xgraph.passes.fold_batch_norm import fold_batch_norm
+from xgraph.passes.optimize import optimize
 from xgraph.weights.formats import read_weights
 
 SPEC = "specs/xception.yaml"
@@ -41,15 +42,23 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def interleaved_medians(
+    runs: list[Callable[[], object]], repeats: int, warmup: int = 2
+) -> list[float]:
+    """Each run's median time, timed in rounds that run every artifact once: a machine
+    whose speed drifts during the benchmark (a shared host) then slows every row alike,
+    where timing one artifact after another would blame the drift on whichever ran then."""
+    for run in runs:
+        for _ in range(warmup):
+            run()
+    times: list[list[float]] = [[] for _ in runs]
+    for round_number in range(repeats):
+        progress(f"  round {round_number + 1} of {repeats}")
+        for run, measured in zip(runs, times, strict=True):
+            started = time.perf_counter()
+            run()
+            measured.append(time.perf_counter() - started)
+    return [statistics.median(measured) for measured in times]
 
 
 def cpu_model() -> str:
@@ -129,12 +138,29 @@ def main() -> None:
     onnx_backend = load_backend("onnx")
     keras_model = keras_backend.build(analysed, weights)
     torch_model = torch_backend.build(analysed, weights)
-    exported = torch_backend.export(torch_model, analysed).module()
-    folded_graph, folded_weights = fold_batch_norm(analysed, weights)
-    folded_model = torch_backend.build(folded_graph, folded_weights)
+    torch_backend.save(torch_model, analysed, folder / "xgraph.pt2")
+    exported = torch.export.load(folder / "xgraph.pt2").module()
+    optimized = optimize(analysed, weights)
+    progress(f"--optimize: {optimized.describe()}")
+    optimized_model = torch_backend.build(optimized.analysed, optimized.weights)
+    torch_backend.save(optimized_model, optimized.analysed, folder / "optimized.pt2")
+    optimized_exported = torch.export.load(folder / "optimized.pt2").module()
+    progress("compiling the optimised graph with AOTInductor (--option compile=aoti)")
+    started = time.perf_counter()
+    aoti_backend = load_backend("torch", {"compile": "aoti"})
+    aoti_backend.save(optimized_model, optimized.analysed, folder / "aoti.pt2")
+    aoti_seconds = time.perf_counter() - started
+    from torch._inductor import aoti_load_package
+
+    aoti_package = aoti_load_package(str(folder / "aoti.pt2"))
     nchw_model = torch_backend.build(analysed, weights).to(memory_format=torch.contiguous_format)
     nchw_model.channels_last = False
     onnx_backend.save(onnx_backend.build(analysed, weights), analysed, folder / "xgraph.onnx")
+    onnx_backend.save(
+        onnx_backend.build(optimized.analysed, optimized.weights),
+        optimized.analysed,
+        folder / "optimized.onnx",
+    )
     progress("exporting the torch build with torch.onnx.export (the anchor)")
     torch.onnx.export(
         nchw_model,
@@ -146,6 +172,7 @@ def main() -> None:
     )
     xgraph_onnx = onnx_runners(folder / "xgraph.onnx")
     anchor_onnx = onnx_runners(folder / "torch_export.onnx")
+    optimized_onnx = onnx_runners(folder / "optimized.onnx")
 
     def torch_run(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
         def run(x_nchw: np.ndarray) -> np.ndarray:
@@ -160,9 +187,12 @@ def main() -> None:
         ("xgraph keras build, predict_on_batch", False, keras_model.predict_on_batch),
         ("xgraph torch module (channels_last inside)", True, torch_run(torch_model)),
         ("xgraph torch module, kept NCHW", True, torch_run(nchw_model)),
-        ("xgraph torch module, --fold-batch-norm", True, torch_run(folded_model)),
+        ("xgraph torch module, --optimize", True, torch_run(optimized_model)),
         ("xgraph .pt2 (exported program)", True, torch_run(exported)),
+        ("xgraph .pt2, --optimize", True, torch_run(optimized_exported)),
+        ("xgraph .pt2, --optimize, compile=aoti", True, torch_run(aoti_package)),
         ("xgraph .onnx in ONNX Runtime", True, xgraph_onnx["onnxruntime"]),
+        ("xgraph .onnx, --optimize, in ONNX Runtime", True, optimized_onnx["onnxruntime"]),
         ("xgraph .onnx in OpenVINO (fp32)", True, xgraph_onnx["openvino"]),
         ("anchor: torch.onnx.export in ONNX Runtime", True, anchor_onnx["onnxruntime"]),
         ("anchor: torch.onnx.export in OpenVINO (fp32)", True, anchor_onnx["openvino"]),
@@ -172,23 +202,21 @@ def main() -> None:
         f"Xception forward, 299x299x3, fp32, {THREADS} threads, median of {args.repeats}; "
         f"{cpu_model()}; torch {torch.__version__}, keras {keras.__version__}"
     )
+    print(f"AOTInductor compile of the optimised Xception: {aoti_seconds:.0f} s")
     for batch in batches:
         x = np.random.default_rng(batch).random((batch, 299, 299, 3), dtype=np.float32)
         x_nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         expected = np.asarray(reference.predict_on_batch(x))
-        rows = []
+        errors, timed = [], []
         for label, nchw, run in artifacts:
             progress(f"batch {batch}: {label}")
             given = x_nchw if nchw else x
             got = np.asarray(run(given))
-            error = float(np.abs(got - expected).max() / np.abs(expected).max())
-            rows.append(
-                (
-                    label,
-                    median_seconds(lambda run=run, given=given: run(given), args.repeats),
-                    error,
-                )
-            )
+            errors.append(float(np.abs(got - expected).max() / np.abs(expected).max()))
+            timed.append(lambda run=run, given=given: run(given))
+        progress(f"batch {batch}: timing every artifact, {args.repeats} interleaved rounds")
+        medians = interleaved_medians(timed, args.repeats)
+        rows = list(zip([label for label, _, _ in artifacts], medians, errors, strict=True))
         anchor = rows[0][1]
         limit = 2 * analysed.macs * batch / rate
         print(f"\nbatch {batch}:")

@@ -237,7 +237,7 @@ nodes:
 """
 
 
-@pytest.mark.parametrize("name", ["training", "forward", "pass"])
+@pytest.mark.parametrize("name", ["training", "forward"])
 def test_torch_refuses_node_names_that_cannot_be_attributes(name: str, tmp_path: Path) -> None:
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY.replace("NAME", name))

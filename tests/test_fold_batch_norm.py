@@ -35,7 +35,8 @@ def _outputs(analysed, weights, backend_name: str) -> np.ndarray:
 def test_folded_pair_computes_the_same_function(op: str) -> None:
     analysed = loads(_pair_spec(PAIRS[op]))
     weights = random_weights(analysed, seed=5)
-    folded, folded_weights = fold_batch_norm(analysed, weights)
+    result = fold_batch_norm(analysed, weights)
+    folded, folded_weights = result.analysed, result.weights
     assert [n.op for n in folded.graph.nodes] == ["input", op, "activation"]
     expected = _outputs(analysed, weights, "torch")
     got = _outputs(folded, folded_weights, "torch")
@@ -45,7 +46,8 @@ def test_folded_pair_computes_the_same_function(op: str) -> None:
 def test_xception_folds_all_forty_batch_norms_in_both_backends() -> None:
     analysed = load("specs/xception.yaml", ["input_shape=[71,71,3]", "classifier_activation=none"])
     weights = random_weights(analysed, seed=2)
-    folded, folded_weights = fold_batch_norm(analysed, weights)
+    result = fold_batch_norm(analysed, weights)
+    folded, folded_weights = result.analysed, result.weights
     assert len(analysed.graph) - len(folded.graph) == 40
     assert folded.non_trainable_params == 0
     for backend in ("torch", "keras"):
@@ -56,11 +58,11 @@ def test_xception_folds_all_forty_batch_norms_in_both_backends() -> None:
 
 def test_no_fold_after_an_activation_or_a_shared_output() -> None:
     activated = loads(_pair_spec("{op: conv2d, filters: 4, kernel_size: 3, activation: relu}"))
-    assert len(fold_batch_norm(activated, random_weights(activated))[0].graph) == 4
+    assert len(fold_batch_norm(activated, random_weights(activated)).analysed.graph) == 4
     shared = loads(
         "xgraph: 1\nname: shared\ninputs: [{name: x, shape: [5, 5, 3]}]\nnodes:\n"
         "  - {name: c, op: conv2d, filters: 3, kernel_size: 1}\n"
         "  - {name: n, op: batch_norm}\n"
         "  - {op: add, inputs: [n, c]}\n"
     )
-    assert len(fold_batch_norm(shared, random_weights(shared))[0].graph) == 4
+    assert len(fold_batch_norm(shared, random_weights(shared)).analysed.graph) == 4

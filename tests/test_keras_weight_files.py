@@ -334,7 +334,7 @@ def rejected(run_cli: CliRunner, tmp_path: Path, bad: Path, *overrides: str) -> 
     result = run_cli("build", XCEPTION, "--backend", "torch", "-o", out, "--weights", bad, *sets)
     assert result.code == 2, result.err
     assert not out.exists()
-    assert result.err.startswith("error: ")
+    assert result.err.startswith(f"{bad}: error: ")
     return result.err
 
 
@@ -388,7 +388,7 @@ def test_truncated_keras_file(saved: Saved, run_cli: CliRunner, tmp_path: Path, 
     source = saved.files[fmt]
     bad = truncated(source, tmp_path / source.name)
     err = rejected(run_cli, tmp_path, bad)
-    assert f"{bad}: cannot read Keras weights" in err
+    assert "truncated" in err
 
 
 Edit = Callable[[h5py.File], None]

@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from textwrap import dedent
 
+import pytest
+
 from xgraph.analysis import AnalysedGraph
 from xgraph.api import load, loads
-from xgraph.errors import Location
+from xgraph.errors import Location, SpecError
 from xgraph.graph import Node
 
 
@@ -95,8 +97,15 @@ def test_none_activation_means_linear() -> None:
     assert node(compile_text(PARAMS, "act=none"), "act").attrs.activation == "linear"
 
 
-def test_later_set_of_a_parameter_wins() -> None:
-    assert compile_text(PARAMS, "width=2", "width=6").params["width"] == 6
+def test_a_parameter_set_twice_is_an_error() -> None:
+    """Which of two `--set` of one name is meant is unclear: neither is silently dropped."""
+    with pytest.raises(SpecError) as caught:
+        compile_text(PARAMS, "width=2", "rate=0.1", "width=6")
+    assert caught.value.format().splitlines() == [
+        "--set:3:1: error: --set sets 'width' twice",
+        "  hint: keep one of them",
+        "  note: first set at --set:1:1",
+    ]
 
 
 # Default wiring, branches, merges and outputs

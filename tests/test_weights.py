@@ -121,9 +121,9 @@ def test_missing_tensor_is_reported(small: AnalysedGraph) -> None:
     del weights["bn/gamma"]
     error = complete_check_error(small, weights)
     assert error.message == (
-        "my.safetensors: the weights do not fit 'small': 1 missing, 0 not in the graph, "
-        "0 of the wrong shape"
+        "the weights do not fit 'small': 1 missing, 0 not in the graph, 0 of the wrong shape"
     )
+    assert error.format().startswith("my.safetensors: error: the weights do not fit 'small'")
     assert error.notes == ("missing: bn/gamma (4,)",)
 
 
@@ -255,14 +255,14 @@ def rejected(run_cli: CliRunner, tmp_path: Path, bad: Path) -> str:
         "build", XCEPTION, "--backend", "torch", "-o", out, "--weights", bad, "--set", SMALL_INPUT
     )
     assert result.code == 2, result.err
-    assert result.err.startswith("error: ")
+    assert result.err.startswith(f"{bad}: error: ")
     assert not out.exists()
     return result.err
 
 
 @pytest.mark.parametrize(
     ("fmt", "reported"),
-    [("safetensors", "cannot read safetensors"), ("pt", "cannot read a torch state dict")],
+    [("safetensors", "truncated, or damaged: tensor "), ("pt", "or a truncated one")],
 )
 def test_truncated_file(
     good_files: dict[str, Path], run_cli: CliRunner, tmp_path: Path, fmt: str, reported: str
@@ -270,7 +270,7 @@ def test_truncated_file(
     data = good_files[fmt].read_bytes()
     bad = tmp_path / good_files[fmt].name
     bad.write_bytes(data[: len(data) // 2])
-    assert f"{bad}: {reported}" in rejected(run_cli, tmp_path, bad)
+    assert reported in rejected(run_cli, tmp_path, bad)
 
 
 def edited_safetensors(
@@ -355,7 +355,7 @@ def test_unknown_extension(run_cli: CliRunner, tmp_path: Path) -> None:
 
 def test_file_that_does_not_exist(run_cli: CliRunner, tmp_path: Path) -> None:
     bad = tmp_path / "nowhere.safetensors"
-    assert f"{bad}: no such weights file" in rejected(run_cli, tmp_path, bad)
+    assert "no such weights file" in rejected(run_cli, tmp_path, bad)
 
 
 def test_conversion_of_a_wrong_file_writes_nothing(

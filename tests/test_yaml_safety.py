@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from xgraph.api import loads
+from xgraph.budgets import DEFAULT_BUDGETS
 from xgraph.cli import main
 from xgraph.errors import SpecError
-from xgraph.spec.source import MAX_SOURCE_BYTES
 
 REFUSAL_BOUND_S = 1.0
+MAX_SOURCE_BYTES = DEFAULT_BUDGETS.source_bytes
 
 VALID_SPEC = """\
 xgraph: 1
@@ -179,5 +180,7 @@ def test_a_file_without_end_is_read_only_to_the_size_limit(
 ) -> None:
     """/dev/zero reports size 0 and never ends: reading stops one byte past the limit."""
     err, elapsed = refuse(["validate", "/dev/zero"], capsys)
-    assert err == "/dev/zero:1:1: error: file is larger than the 262,144-byte limit\n"
+    assert err.splitlines()[0] == (
+        "/dev/zero:1:1: error: file is larger than 262,144 bytes (limit 'source_bytes')"
+    )
     assert elapsed < REFUSAL_BOUND_S

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from xgraph.budgets import Budgets, active_budgets
 from xgraph.graph import Graph, Node
 from xgraph.ops.base import Shape
 from xgraph.passes.check import check_graph
@@ -62,8 +63,12 @@ class AnalysedGraph:
         )
 
 
-def analyse(graph: Graph, params: dict[str, Any] | None = None) -> AnalysedGraph:
-    """Check the graph's structure, then infer shapes and count parameters and MACs."""
+def analyse(
+    graph: Graph, params: dict[str, Any] | None = None, budgets: Budgets | None = None
+) -> AnalysedGraph:
+    """Check the graph's structure, then infer shapes and count parameters and MACs (and
+    refuse weights beyond the budgets)."""
+    budgets = active_budgets(budgets)
     check_graph(graph)
-    shapes = infer_shapes(graph)
-    return AnalysedGraph(graph, shapes, count_nodes(graph, shapes), dict(params or {}))
+    shapes = infer_shapes(graph, budgets)
+    return AnalysedGraph(graph, shapes, count_nodes(graph, shapes, budgets), dict(params or {}))

@@ -4,29 +4,54 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xgraph.analysis import AnalysedGraph
+from xgraph.budgets import Budgets, active_budgets
 from xgraph.errors import SpecError, did_you_mean
+from xgraph.files import check_output, spec_inputs
+from xgraph.names import check_backend_names
 from xgraph.spec.compile import compile_source
 from xgraph.spec.params import parse_overrides
-from xgraph.spec.source import load_yaml, parse_yaml
+from xgraph.spec.source import Source, load_yaml, parse_yaml
 
 if TYPE_CHECKING:
     from xgraph.init import Weights
+    from xgraph.passes.optimize import PassReport
 
 
-def load(path: str | Path, overrides: Sequence[str] = ()) -> AnalysedGraph:
-    """Compile a spec file, with `--set`-style `NAME=VALUE` overrides, into the analysed graph."""
-    return compile_source(load_yaml(path), parse_overrides(overrides))
+def load(
+    path: str | Path, overrides: Sequence[str] = (), budgets: Budgets | None = None
+) -> AnalysedGraph:
+    """Compile a spec file, with `--set`-style `NAME=VALUE` overrides, into the analysed graph;
+    `budgets` are the limits it runs under (default: those in force, xgraph.budgets)."""
+    budgets = active_budgets(budgets)
+    source = load_yaml(path, budgets)
+    analysed = compile_source(source, parse_overrides(overrides, budgets), budgets)
+    return _names_checked(analysed, source)
 
 
-def loads(text: str, overrides: Sequence[str] = (), file: str = "<string>") -> AnalysedGraph:
+def loads(
+    text: str,
+    overrides: Sequence[str] = (),
+    file: str = "<string>",
+    budgets: Budgets | None = None,
+) -> AnalysedGraph:
     """Compile spec text held in memory."""
-    return compile_source(parse_yaml(text, file), parse_overrides(overrides))
+    budgets = active_budgets(budgets)
+    source = parse_yaml(text, file, budgets)
+    analysed = compile_source(source, parse_overrides(overrides, budgets), budgets)
+    return _names_checked(analysed, source)
+
+
+def _names_checked(analysed: AnalysedGraph, source: Source) -> AnalysedGraph:
+    """The graph, once every installed backend is known to take its node and model names,
+    so that whatever `validate` accepts builds (xgraph.names)."""
+    check_backend_names(analysed, source.where.value(("name",)))
+    return analysed
 
 
 def load_with_weights(
@@ -36,16 +61,20 @@ def load_with_weights(
     seed: int | None = None,
     initializer: str | None = None,
     outputs: Sequence[str] = (),
+    accept_bad_values: bool = False,
+    budgets: Budgets | None = None,
 ) -> tuple[AnalysedGraph, Weights]:
     """A spec ready to build: the analysed graph, restricted to `outputs` if given, and its
-    weights, read from `weights_file` (checked against the whole graph) or initialised."""
+    weights, read from `weights_file` (checked against the whole graph) or initialised.
+    `accept_bad_values` loads a file's NaN or infinite values, negative variances and
+    non-float tensors instead of refusing it."""
     from xgraph.init import initial_weights
 
-    analysed = load(path, overrides)
+    analysed = load(path, overrides, budgets)
     if weights_file is not None:
         from xgraph.weights.formats import read_weights
 
-        weights = read_weights(weights_file, analysed)
+        weights = read_weights(weights_file, analysed, accept_bad_values)
     else:
         weights = initial_weights(analysed, seed=seed, scheme=initializer)
     if outputs:
@@ -61,16 +90,19 @@ def load_with_weights(
     return analysed, weights
 
 
-def load_backends(analysed: AnalysedGraph, names: Sequence[str]) -> list:
+def load_backends(
+    analysed: AnalysedGraph, names: Sequence[str], options: Mapping[str, str] | None = None
+) -> list:
     """The named backends, once every one of them is known to lower every node: a missing
-    rule is reported at its node before a framework is even imported."""
+    rule is reported at its node before a framework is even imported. `options` (build
+    choices such as the ONNX layout) go to every named backend."""
     from xgraph.backend import available_backends, load_backend
     from xgraph.rules import require_rules
 
     for name in names:
         if name in available_backends():
             require_rules(analysed, name)
-    return [load_backend(name) for name in names]
+    return [load_backend(name, options) for name in names]
 
 
 @dataclass(frozen=True)
@@ -81,6 +113,8 @@ class Built:
     backend: str
     analysed: AnalysedGraph
     seconds: float
+    passes: tuple[PassReport, ...] = ()  # the inference passes that ran, in order
+    layout: str = ""
 
 
 def build(
@@ -92,18 +126,32 @@ def build(
     seed: int | None = None,
     initializer: str | None = None,
     outputs: Sequence[str] = (),
-    fold_batch_norm: bool = False,
+    optimize: bool | Sequence[str] = False,
+    options: Mapping[str, str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    accept_bad_values: bool = False,
+    budgets: Budgets | None = None,
 ) -> Built:
     """Compile a spec and save it as a model with `backend`, as `xgraph build` does; the
-    default output is the spec's name with the backend's suffix, in the current folder."""
-    started = time.perf_counter()
-    analysed, weights = load_with_weights(path, overrides, weights_file, seed, initializer, outputs)
-    if fold_batch_norm:
-        from xgraph.passes.fold_batch_norm import fold_batch_norm as fold
+    default output is the spec's name with the backend's suffix, in the current folder.
 
-        analysed, weights = fold(analysed, weights)
-    (chosen,) = load_backends(analysed, [backend])
+    `optimize` makes an inference build: True runs every pass of `xgraph.passes.optimize`,
+    a list of names runs those. `options` are the backend's build options.
+    `accept_bad_values` and `budgets`: as for `load_with_weights` and `load`."""
+    started = time.perf_counter()
+    read = [("the spec", path), ("the --weights file", weights_file)]
+    if output is not None:  # refused before any work: not an input, a place for a file
+        check_output(output, read)
+    analysed, weights = load_with_weights(
+        path, overrides, weights_file, seed, initializer, outputs, accept_bad_values, budgets
+    )
+    ran: tuple[PassReport, ...] = ()
+    if optimize:
+        from xgraph.passes.optimize import optimize as run_passes
+
+        optimized = run_passes(analysed, weights, None if optimize is True else list(optimize))
+        analysed, weights, ran = optimized.analysed, optimized.weights, optimized.ran
+    (chosen,) = load_backends(analysed, [backend], options)
     if output is None:
         target = Path(re.sub(r"[^\w.-]", "_", analysed.name) + chosen.file_suffix)
         progress(f"no -o given: writing {target} in the current folder")
@@ -114,11 +162,15 @@ def build(
             f"the {chosen.name} backend writes {chosen.file_suffix} files, not '{target.name}'",
             hint=f"use -o {target.stem}{chosen.file_suffix}",
         )
+    plan = check_output(target if output is None else output, [*read, *spec_inputs(path, analysed)])
     progress(
         f"[{time.perf_counter() - started:5.1f}s] building {analysed.name} "
         f"({len(analysed.graph)} nodes) with {chosen.name}"
     )
     model = chosen.build(analysed, weights)
     progress(f"[{time.perf_counter() - started:5.1f}s] saving {target}")
+    if note := plan.folders_note():
+        progress(note)
     chosen.save(model, analysed, target)
-    return Built(target, chosen.name, analysed, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return Built(target, chosen.name, analysed, seconds, ran, chosen.layout)

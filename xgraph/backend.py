@@ -30,6 +30,12 @@ class Backend(Protocol):
     name: str
     file_suffix: str
     rules: Mapping[str, Any]
+    # Choices a user may make when building (`xgraph build --option NAME=VALUE`), each with
+    # its allowed values, default first: passed to the backend's constructor as keywords.
+    options: Mapping[str, tuple[str, ...]]
+    # Where the backend lays tensors out: the IR is layout-free, so this is each backend's
+    # own choice for its runtime, reported by `xgraph build`.
+    layout: str
 
     def lower(self, analysed: AnalysedGraph, node: Node) -> LayerCall | list[LayerCall] | None:
         """The layer description(s) one node becomes."""
@@ -60,12 +66,41 @@ def available_backends() -> list[str]:
     return installed_backends()
 
 
-def load_backend(name: str) -> Backend:
-    """Import the named backend (this is where torch or tensorflow gets imported)."""
+def load_backend(name: str, options: Mapping[str, str] | None = None) -> Backend:
+    """Import the named backend (this is where torch or tensorflow gets imported), made
+    with the build `options` it declares."""
     found = {entry.name: entry for entry in entries(BACKENDS)}
     if name not in found:
         known = ", ".join(sorted(found)) or "none installed"
         raise SpecError(
             f"unknown backend '{name}' (backends: {known})", hint=did_you_mean(name, found)
         )
-    return load_entry(found[name])()
+    backend_class = load_entry(found[name])
+    declared: Mapping[str, tuple[str, ...]] = getattr(backend_class, "options", {})
+    for option, value in (options or {}).items():
+        if option not in declared:
+            offered = ", ".join(sorted(declared)) or "none"
+            raise SpecError(
+                f"the {name} backend has no option '{option}' (its options: {offered})",
+                hint=did_you_mean(option, declared),
+            )
+        if value not in declared[option]:
+            raise SpecError(
+                f"the {name} backend's option {option} is one of "
+                f"{', '.join(declared[option])}, not '{value}'",
+                hint=did_you_mean(value, declared[option]),
+            )
+    return backend_class(**(options or {}))
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, str]:
+    """`NAME=VALUE` strings (from `--option`) as a dict; a name given twice is an error."""
+    options: dict[str, str] = {}
+    for pair in pairs:
+        option, equals, value = pair.partition("=")
+        if not equals or not option.strip() or not value.strip():
+            raise SpecError(f"--option takes NAME=VALUE, not '{pair}'")
+        if option.strip() in options:
+            raise SpecError(f"--option {option.strip()} is given twice")
+        options[option.strip()] = value.strip()
+    return options

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from xgraph.errors import SpecError
+
+if TYPE_CHECKING:
+    from xgraph.analysis import AnalysedGraph
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -30,6 +34,24 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="override a spec parameter; VALUE is read as YAML: --set include_top=false, "
         "--set input_shape=[224,224,3] (repeatable)",
+    )
+    parser.add_argument(
+        "--limit",
+        dest="limits",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="raise (or lower) a safety limit for reading the spec: --limit nodes=100000 "
+        "(repeatable; the limits: docs/spec.md, 'Safety limits')",
+    )
+
+
+def _add_accept_bad_values(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--accept-bad-values",
+        action="store_true",
+        help="load a weights file even with NaN or infinite values, negative BatchNorm "
+        "variances or non-float tensors (converted to float32); refused by default",
     )
 
 
@@ -53,6 +75,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="start from these weights: .safetensors, .pt/.pth, .keras, .weights.h5 or legacy .h5",
     )
+    _add_accept_bad_values(parser)
     parser.add_argument(
         "--outputs",
         metavar="NODE,...",
@@ -94,13 +117,49 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from xgraph.render import render
 
     analysed = load(args.spec, args.overrides)
-    render(analysed, Path(args.output))
+    render(analysed, _checked_output(args, analysed))
     print(f"wrote {args.output}")
     return 0
 
 
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _checked_output(
+    args: argparse.Namespace, analysed: AnalysedGraph, *inputs: tuple[str, str | None]
+) -> Path:
+    """`-o`, refused before any work if it would replace an input of the command (the spec,
+    a spec it extends, `inputs`) or is no place for a file (xgraph.files); the folders
+    writing it will create are announced."""
+    from xgraph.files import check_output, spec_inputs
+
+    plan = check_output(args.output, [*spec_inputs(args.spec, analysed), *inputs])
+    if note := plan.folders_note():
+        _progress(note)
+    return plan.path
+
+
+MAX_PARITY_BATCH = 64  # the numeric check keeps every node's output of every backend
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Numbers argparse takes as any int or float: NaN, infinities and out-of-range values
+    would make a check that cannot fail, or end in a traceback."""
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < 2**64:
+        raise SpecError(f"--seed must be a whole number from 0 to 2**64 - 1, got {seed}")
+    tolerance = getattr(args, "tol", None)
+    if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
+        raise SpecError(f"--tol must be a finite number of at least 0, got {tolerance}")
+    batch = getattr(args, "batch", None)
+    if batch is not None and batch < 1:
+        raise SpecError(f"--batch must be at least 1, got {batch}")
+    if batch is not None and batch > MAX_PARITY_BATCH:
+        raise SpecError(
+            f"--batch must be at most {MAX_PARITY_BATCH}, got {batch}: the numeric check keeps "
+            "every node's output of every backend"
+        )
 
 
 def _outputs(args: argparse.Namespace) -> list[str]:
@@ -114,13 +173,30 @@ def _load_for_build(args: argparse.Namespace):
     from xgraph.api import load_with_weights
 
     return load_with_weights(
-        args.spec, args.overrides, args.weights, args.seed, args.init, _outputs(args)
+        args.spec,
+        args.overrides,
+        args.weights,
+        args.seed,
+        args.init,
+        _outputs(args),
+        args.accept_bad_values,
     )
+
+
+def _passes(args: argparse.Namespace) -> bool | list[str]:
+    """--optimize alone runs every inference pass; with names, those; --fold-batch-norm is
+    the one pass it was before --optimize existed."""
+    if args.optimize is not None:
+        names = [name.strip() for name in args.optimize.split(",") if name.strip()]
+        return names or True
+    return ["fold_batch_norm"] if args.fold_batch_norm else False
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from xgraph.api import build
+    from xgraph.backend import parse_options
 
+    _check_numbers(args)
     built = build(
         args.spec,
         args.backend,
@@ -130,8 +206,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         args.seed,
         args.init,
         _outputs(args),
-        args.fold_batch_norm,
+        _passes(args),
+        parse_options(args.option),
         progress=_progress,
+        accept_bad_values=args.accept_bad_values,
     )
     analysed = built.analysed
     outputs = ", ".join(f"{n} {analysed.shapes[n]}" for n in analysed.graph.outputs)
@@ -142,6 +220,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     print(f"  MACs: {analysed.macs:,}")
     print(f"  outputs: {outputs}")
+    for ran in built.passes:
+        print(f"  pass {ran.name}: {ran.removed} nodes fewer ({ran.does})")
+    print(f"  layout: {built.layout}")
     print(f"  time: {built.seconds:.1f} s")
     return 0
 
@@ -151,6 +232,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from xgraph.init import random_weights
     from xgraph.parity import check_numeric_parity_pairs, check_param_parity
 
+    _check_numbers(args)
     analysed, weights = _load_for_build(args)
     names = [name.strip() for name in args.backends.split(",") if name.strip()]
     if len(set(names)) != len(names):
@@ -162,8 +244,6 @@ def cmd_parity(args: argparse.Namespace) -> int:
         return 0 if report.agrees else 1
     if len(backends) < 2:
         raise SpecError("--numeric compares two backends or more", hint="--backends keras,torch")
-    if args.batch < 1:
-        raise SpecError(f"--batch must be at least 1, got {args.batch}")
     seed = 0 if args.seed is None else args.seed
     if not args.weights:
         weights = random_weights(analysed, seed=seed)
@@ -183,7 +263,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
     from xgraph.weights.formats import read_weights, write_weights
 
     analysed = load(args.spec, args.overrides)
-    weights = read_weights(args.source, analysed)
+    _checked_output(args, analysed, ("the --from file", args.source))
+    weights = read_weights(args.source, analysed, args.accept_bad_values)
     write_weights(args.output, analysed, weights)
     print(f"wrote {args.output}: {len(weights)} tensors, {analysed.total_params:,} values")
     return 0
@@ -194,6 +275,8 @@ def cmd_codegen(args: argparse.Namespace) -> int:
     from xgraph.codegen import generate
 
     analysed = load(args.spec, args.overrides)
+    if args.output is not None:
+        _checked_output(args, analysed)
     source = generate(analysed, args.backend, args.spec, args.overrides)
     if args.output is None:
         sys.stdout.write(source)
@@ -409,10 +492,27 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _add_model_options(build)
     build.add_argument(
+        "--optimize",
+        nargs="?",
+        const="",
+        metavar="PASS,...",
+        help="an inference build: run the graph passes (all, or those named: "
+        "drop_identities, fold_batch_norm, fuse_activation) and say what each did; same "
+        "outputs, but the BatchNorm statistics are gone, so it no longer trains like the spec",
+    )
+    build.add_argument(
         "--fold-batch-norm",
         action="store_true",
-        help="fold BatchNorm into the conv or dense layer before it (inference only: faster, "
-        "same outputs, no longer trains like the spec)",
+        help="the fold_batch_norm pass alone (--optimize fold_batch_norm)",
+    )
+    build.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a backend's build option, repeatable: onnx layout=nchw|nhwc (the model's "
+        "image layout, default nchw); torch compile=no|aoti (aoti: an AOTInductor-compiled "
+        "package instead of an exported program)",
     )
     build.set_defaults(handler=cmd_build)
 
@@ -496,6 +596,7 @@ def make_parser() -> argparse.ArgumentParser:
         ".weights.h5 (Keras)",
     )
     _add_set(weights)
+    _add_accept_bad_values(weights)
     weights.set_defaults(handler=cmd_weights)
 
     codegen = _command(
@@ -616,7 +717,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _PARSERS[:] = [parser]
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        from xgraph.budgets import parse_limits, using_budgets
+
+        with using_budgets(parse_limits(getattr(args, "limits", []))):
+            return args.handler(args)
     except SpecError as exc:
         if args.debug:
             raise

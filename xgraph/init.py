@@ -31,14 +31,21 @@ def fans(shape: Shape) -> tuple[int, int]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
+def _uniform(limit: float, shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    values = rng.random(shape, dtype=np.float32)
+    values *= np.float32(2 * limit)
+    values -= np.float32(limit)
+    return values
+
+
 def _kernel(scheme: str, shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    """A float32 draw, made in place: a kernel at the size budget's edge must not need twice
+    (float64) or three times its size in temporaries."""
     fan_in, fan_out = fans(shape)
     if scheme == "glorot_uniform":
-        limit = math.sqrt(6.0 / (fan_in + fan_out))
-        return rng.uniform(-limit, limit, shape)
+        return _uniform(math.sqrt(6.0 / (fan_in + fan_out)), shape, rng)
     if scheme == "he_uniform":
-        limit = math.sqrt(6.0 / fan_in)
-        return rng.uniform(-limit, limit, shape)
+        return _uniform(math.sqrt(6.0 / fan_in), shape, rng)
     scale = {
         "glorot_normal": 2.0 / (fan_in + fan_out),
         "he_normal": 2.0 / fan_in,
@@ -46,10 +53,11 @@ def _kernel(scheme: str, shape: Shape, rng: np.random.Generator) -> np.ndarray:
     }[scheme]
     # Keras draws normal initialisers from a normal truncated at two standard deviations.
     stddev = math.sqrt(scale) / 0.87962566103423978
-    values = rng.standard_normal(shape)
+    values = rng.standard_normal(shape, dtype=np.float32)
     while np.any(outside := np.abs(values) > 2):
-        values[outside] = rng.standard_normal(int(outside.sum()))
-    return values * stddev
+        values[outside] = rng.standard_normal(int(outside.sum()), dtype=np.float32)
+    values *= np.float32(stddev)
+    return values
 
 
 def initial_value(param: ParamSpec, scheme: str, rng: np.random.Generator) -> np.ndarray:
@@ -58,7 +66,7 @@ def initial_value(param: ParamSpec, scheme: str, rng: np.random.Generator) -> np
         return np.zeros(param.shape, dtype=np.float32)
     if param.init == "ones":
         return np.ones(param.shape, dtype=np.float32)
-    return _kernel(scheme, param.shape, rng).astype(np.float32)
+    return _kernel(scheme, param.shape, rng)
 
 
 def initial_weights(

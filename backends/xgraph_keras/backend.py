@@ -25,6 +25,8 @@ from xgraph_keras.rules import KerasRule
 class KerasBackend:
     name = "keras"
     file_suffix = ".keras"
+    options: Mapping[str, tuple[str, ...]] = {}
+    layout = "nhwc (the spec's own)"
 
     def __init__(self) -> None:
         self.rules: Mapping[str, KerasRule] = op_rules(self.name)

@@ -12,7 +12,6 @@ import ast
 import importlib
 import inspect
 import sys
-import textwrap
 from functools import cache
 from typing import Any
 
@@ -28,6 +27,8 @@ from xgraph.codegen import (
     Program,
     Rename,
     arguments,
+    docstring_lines,
+    docstring_text,
     format_call,
     plain,
     python_literal,
@@ -167,13 +168,16 @@ def render(program: Program) -> str:
     functions = [
         {
             "head": format_call(0, f"def {f.name}", ["x", "name", *f.params], ":"),
-            "block": f.block,
+            "block": docstring_text(f.block),
             "body": printer.lines(f.body, 4),
             "output": f.output,
         }
         for f in program.functions
     ]
     body = printer.lines([*program.inputs, *program.body], 4)
+    function_name = program.function_name  # not the name of a plugin's layer class it uses
+    while function_name in printer.plugins:
+        function_name += "_"
     inputs = [step.output for step in program.inputs]
     outputs = program.outputs
     model = format_call(
@@ -185,7 +189,6 @@ def render(program: Program) -> str:
             f"name={python_literal(program.spec_name)}",
         ],
     )
-    text = program.description.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     imports = sorted({"import keras", *printer.imports} - {"from keras import layers"})
     if any("layers." in line for line in body) or any(
         "layers." in line for f in functions for line in f["body"]
@@ -196,17 +199,17 @@ def render(program: Program) -> str:
         .get_template("module.py.j2")
         .render(
             header=program.header,
-            docstring=textwrap.wrap(text or "A generated model.", LINE - 4),
+            docstring=docstring_lines(program.description, LINE - 4),
             imports=_sorted_imports(imports),
             helpers=list(printer.plugins.values()),
             functions=functions,
-            function_name=program.function_name,
-            spec_name=program.spec_name,
+            function_name=function_name,
+            spec_name=docstring_text(program.spec_name),
             body=body,
             model=model,
             head=format_call(
                 0,
-                f"def {program.function_name}",
+                f"def {function_name}",
                 [f"{k}={python_literal(v)}" for k, v in program.params.items()],
                 ":",
             ),

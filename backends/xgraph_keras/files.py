@@ -6,29 +6,66 @@
 - legacy HDF5 (`model.save("x.h5")`, keras.applications' ImageNet files): groups named after
   the layers, listed in a `layer_names` attribute, each with `weight_names`. Keras 2 files add
   `:0` to weight names and number automatic names from 1.
+
+A file is untrusted input: every group, dataset and attribute is type-checked, links to
+other files and datasets stored elsewhere are refused, counts are bounded by the graph, a
+`.keras` archive is expanded only up to what the graph's weights can take, and tensors stay
+unread (h5py datasets) until their shapes and types fit the graph.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
+import math
 import re
+import tempfile
 import zipfile
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from xgraph.analysis import AnalysedGraph
-from xgraph.errors import SpecError
 from xgraph.files import save_atomically
 from xgraph.init import Weights
 from xgraph.rules import op_rules, require_rules
-from xgraph_keras.matching import FileLayer, match_layers
+from xgraph.weights.archives import copy_member, member, open_archive, read_member
+from xgraph.weights.checks import ReadOptions, WeightFileError, shown
+from xgraph_keras.hdf5_heaps import check_global_heaps
+from xgraph_keras.matching import FileLayer, Tensor, match_layers
 from xgraph_keras.rules.base import class_key
 
 _CLASS_KEY = re.compile(r"^(?P<cls>.+?)(?:_(?P<index>\d+))?$")
+
+# What h5py raises for a damaged file: its own errors are OSError, KeyError, ValueError,
+# TypeError or RuntimeError, depending on where in the file the damage is.
+_DAMAGED = (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError, EOFError)
+
+# A layer holds a handful of variables (a BatchNorm four); a file may list every layer,
+# weighted or not, and a Keras model has a few layers a node does not make (paddings).
+_MOST_VARIABLES_PER_LAYER = 16
+_LAYERS_PER_NODE = 4
+_MORE_LAYERS = 64
+# A .keras archive: config.json, metadata.json, model.weights.h5 and perhaps a few assets.
+_MOST_ARCHIVE_ENTRIES = 256
+# Bytes a .keras may expand to: each value as float64 three times over (a model saved with
+# an optimiser's state), and room for HDF5's bookkeeping and the config, per layer.
+_BYTES_PER_VALUE = 24
+_BYTES_PER_LAYER = 64 << 10
+_BYTES_BASE = 1 << 20
+
+
+def _most_layers(analysed: AnalysedGraph) -> int:
+    return _LAYERS_PER_NODE * len(analysed.graph) + _MORE_LAYERS
+
+
+def _most_strings(analysed: AnalysedGraph) -> int:
+    """Variable-length strings a file may hold: a layer's name and its weights' names for
+    each layer, and a few of Keras's own (versions, the model's config)."""
+    return (_MOST_VARIABLES_PER_LAYER + 1) * _most_layers(analysed) + _MORE_LAYERS
 
 
 def _ops_by_class(prefer: frozenset[str]) -> dict[str, str]:
@@ -44,41 +81,124 @@ def _ops_by_class(prefer: frozenset[str]) -> dict[str, str]:
     return found
 
 
-def _vars(group: Any) -> list[np.ndarray]:
-    variables = group.get("vars")
-    if variables is None:
+def _child(group: Any, name: str, kind: str, source: str) -> Any:
+    """`group[name]` once it is known to be a `kind` ('group' or 'dataset') of this file, not
+    a link; a dataset must keep its data in this file, in chunks no larger than itself."""
+    import h5py
+
+    def where() -> str:
+        return f"'{shown(group.name.rstrip('/'))}/{shown(name)}'"
+
+    if not isinstance(group.get(name, getlink=True), h5py.HardLink):
+        raise WeightFileError(source, f"{where()} is a link, which xgraph does not follow")
+    found = group.get(name)
+    if not isinstance(found, h5py.Group if kind == "group" else h5py.Dataset):
+        raise WeightFileError(source, f"{where()} is not a {kind}")
+    if kind == "dataset" and (
+        found.external
+        or found.is_virtual
+        or found.shape is None
+        or (found.chunks and math.prod(found.chunks) > max(math.prod(found.shape), 1))
+    ):
+        raise WeightFileError(
+            source,
+            f"{where()} keeps its data in other files, in chunks larger than itself, or has "
+            "no shape: not a tensor",
+        )
+    return found
+
+
+def _count_at_most(group: Any, most: int, what: str, source: str) -> None:
+    if len(group) > most:
+        raise WeightFileError(
+            source,
+            f"'{shown(group.name)}' holds {len(group):,} {what}; a file for this graph has "
+            f"at most {most:,}",
+        )
+
+
+def _vars(layer: Any, source: str) -> list[Tensor]:
+    """A Keras 3 layer's variables, `vars/0`, `vars/1`, ... in order."""
+    if "vars" not in layer:
         return []
-    return [np.asarray(variables[key]) for key in sorted(variables, key=int)]
+    variables = _child(layer, "vars", "group", source)
+    _count_at_most(variables, _MOST_VARIABLES_PER_LAYER, "variables", source)
+    keys = sorted(variables)
+    if keys != sorted(str(i) for i in range(len(keys))):
+        raise WeightFileError(
+            source,
+            f"'{shown(variables.name)}' holds entries other than 0, 1, 2, ...: "
+            f"{', '.join(shown(k) for k in keys[:8])}",
+        )
+    return [_child(variables, str(i), "dataset", source) for i in range(len(keys))]
 
 
 def _layers_v3(
-    h5: Any, source: str, names_by_key: dict[str, str] | None, prefer: frozenset[str]
+    h5: Any,
+    source: str,
+    names_by_key: dict[str, str] | None,
+    prefer: frozenset[str],
+    most_layers: int,
 ) -> list[FileLayer]:
     """Keras 3 layout; with `names_by_key` (from a .keras config) layers get their names."""
     if "layers" not in h5:
-        raise SpecError(f"{source}: not a Keras weights file (no 'layers' group)")
+        raise WeightFileError(source, "not a Keras weights file (no 'layers' group)")
+    layers = _child(h5, "layers", "group", source)
+    _count_at_most(layers, most_layers, "layers", source)
     kinds = _ops_by_class(prefer)
     found = []
-    for key in h5["layers"]:
-        arrays = _vars(h5["layers"][key])
+    for key in layers:
+        arrays = _vars(_child(layers, key, "group", source), source)
         if not arrays:
             continue
         match = _CLASS_KEY.match(key)
         cls = match.group("cls") if match else key
         if cls not in kinds:
-            raise SpecError(
-                f"{source}: layer '{key}' holds weights, but xgraph has no op for "
-                f"Keras's '{cls}' layers"
+            raise WeightFileError(
+                source,
+                f"layer '{shown(key)}' holds weights, but xgraph has no op for "
+                f"Keras's '{shown(cls)}' layers",
             )
         index = int(match.group("index") or 0) if match else 0
         name = names_by_key.get(key) if names_by_key else None
-        found.append((cls, index, FileLayer(kinds[cls], arrays, name, f"layer '{key}'")))
+        found.append((cls, index, FileLayer(kinds[cls], arrays, name, f"layer '{shown(key)}'")))
     found.sort(key=lambda entry: entry[1])
     return [layer for _, _, layer in found]
 
 
+def _string_list(owner: Any, attribute: str, most: int, source: str) -> list[str]:
+    """A list-of-names attribute (`layer_names`, `weight_names`), its size and type checked
+    before it is read."""
+    declared = owner.attrs.get_id(attribute)
+    where = f"attribute '{attribute}' of '{shown(owner.name)}'"
+    if declared.shape == (0,):  # Keras writes a layer without weights' empty list as floats
+        return []
+    if len(declared.shape) != 1 or declared.dtype.kind not in "SUO":
+        raise WeightFileError(source, f"{where} is not a list of names")
+    if declared.shape[0] > most:
+        raise WeightFileError(
+            source, f"{where} lists {declared.shape[0]:,} names; at most {most:,} fit this graph"
+        )
+    names = []
+    for raw in owner.attrs[attribute]:
+        if isinstance(raw, bytes | np.bytes_):
+            raw = raw.decode("utf-8")
+        if not isinstance(raw, str) or not raw or raw.startswith("/"):
+            raise WeightFileError(source, f"{where} holds {shown(raw)!r}, not a name")
+        names.append(raw)
+    return names
+
+
+def _path(group: Any, path: str, source: str) -> Any:
+    """A dataset at a relative path (`conv2d/kernel:0`), every step a group of this file."""
+    *folders, last = path.split("/")
+    for folder in folders:
+        group = _child(group, folder, "group", source)
+    return _child(group, last, "dataset", source)
+
+
 def _kind_from_weight_names(
-    names: list[str], arrays: list[np.ndarray], prefer: frozenset[str] = frozenset()
+    names: list[str], arrays: list[Tensor], prefer: frozenset[str] = frozenset()
 ) -> str | None:
     """The op of a legacy file's layer, which records no class: among the ops whose Keras
     layer can hold these weights (names and ranks), the one that needs the fewest others
@@ -101,70 +221,110 @@ def _kind_from_weight_names(
     return fits[0][2]
 
 
-def _layers_legacy(h5: Any, source: str, prefer: frozenset[str]) -> list[FileLayer]:
-    root = h5.get("model_weights", h5)
+def _layers_legacy(
+    h5: Any, source: str, prefer: frozenset[str], most_layers: int
+) -> list[FileLayer]:
+    root = _child(h5, "model_weights", "group", source) if "model_weights" in h5 else h5
     if "layer_names" not in root.attrs:
-        raise SpecError(f"{source}: not a Keras weights file (no 'layer_names' attribute)")
+        raise WeightFileError(source, "not a Keras weights file (no 'layer_names' attribute)")
     layers = []
-    for raw_name in root.attrs["layer_names"]:
-        name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
+    for name in _string_list(root, "layer_names", most_layers, source):
         if name not in root:
-            raise SpecError(f"{source}: layer '{name}' is listed in 'layer_names' but has no group")
-        group = root[name]
-        weight_names = [
-            w.decode() if isinstance(w, bytes) else str(w)
-            for w in group.attrs.get("weight_names", [])
-        ]
+            raise WeightFileError(
+                source, f"layer '{shown(name)}' is listed in 'layer_names' but has no group"
+            )
+        group = _child(root, name, "group", source)
+        if "weight_names" not in group.attrs:
+            continue
+        weight_names = _string_list(group, "weight_names", _MOST_VARIABLES_PER_LAYER, source)
         if not weight_names:
             continue
         absent = [w for w in weight_names if w not in group]
         if absent:
-            raise SpecError(
-                f"{source}: layer '{name}' lists weights the file does not hold: "
-                f"{', '.join(absent)}"
+            raise WeightFileError(
+                source,
+                f"layer '{shown(name)}' lists weights the file does not hold: "
+                f"{', '.join(shown(w) for w in absent)}",
             )
-        arrays = [np.asarray(group[w]) for w in weight_names]
+        arrays = [_path(group, w, source) for w in weight_names]
         kind = _kind_from_weight_names(weight_names, arrays, prefer)
         if kind is None:
-            raise SpecError(
-                f"{source}: layer '{name}' holds weights ({', '.join(weight_names)}) "
-                "that xgraph cannot place"
+            listed = ", ".join(shown(w) for w in weight_names)
+            raise WeightFileError(
+                source, f"layer '{shown(name)}' holds weights ({listed}) that xgraph cannot place"
             )
-        layers.append(FileLayer(kind, arrays, name, f"layer '{name}'"))
+        layers.append(FileLayer(kind, arrays, name, f"layer '{shown(name)}'"))
     return layers
 
 
-def _names_from_config(config: dict[str, Any]) -> dict[str, str]:
+_KIND_NAMES = {dict: "mapping", list: "list", str: "string"}
+
+
+def _field(mapping: dict[str, Any], key: str, kind: type, where: str, source: str) -> Any:
+    value = mapping.get(key)
+    if not isinstance(value, kind):
+        raise WeightFileError(
+            source, f"config.json: '{where}{key}' is missing or not a {_KIND_NAMES[kind]}"
+        )
+    return value
+
+
+def _names_from_config(config: object, source: str) -> dict[str, str]:
     """Keras 3 weight keys (`batch_normalization_3`) -> layer names, from a .keras config."""
+    if not isinstance(config, dict):
+        raise WeightFileError(source, "config.json is not a mapping (a JSON object)")
+    layers = _field(_field(config, "config", dict, "", source), "layers", list, "config.", source)
     counts: dict[str, int] = defaultdict(int)
     names = {}
-    for layer in config.get("config", {}).get("layers", []):
-        cls = class_key(layer["class_name"])
+    for position, layer in enumerate(layers):
+        where = f"config.layers[{position}]"
+        if not isinstance(layer, dict):
+            raise WeightFileError(source, f"config.json: '{where}' is not a mapping")
+        cls = class_key(_field(layer, "class_name", str, f"{where}.", source))
+        settings = _field(layer, "config", dict, f"{where}.", source)
+        name = _field(settings, "name", str, f"{where}.config.", source)
         index = counts[cls]
         counts[cls] += 1
-        names[cls if index == 0 else f"{cls}_{index}"] = layer["config"]["name"]
+        names[cls if index == 0 else f"{cls}_{index}"] = name
     return names
 
 
-def read_keras_layers(path: str, prefer: frozenset[str] = frozenset()) -> list[FileLayer]:
-    """The weight groups of a .keras, .weights.h5 or legacy .h5 file, in the file's order;
-    where a layer could belong to several ops, those in `prefer` are chosen."""
+def _archive_limit(analysed: AnalysedGraph) -> int:
+    return (
+        _BYTES_PER_VALUE * analysed.total_params
+        + _BYTES_PER_LAYER * _most_layers(analysed)
+        + _BYTES_BASE
+    )
+
+
+def _read_config(archive: zipfile.ZipFile, path: Path, limit: int) -> object:
+    data = read_member(
+        archive, member(archive, "config.json", limit, path, "the model's config"), path
+    )
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WeightFileError(path, f"config.json is not valid JSON: {exc}") from None
+
+
+@contextlib.contextmanager
+def _opened(path: Path, analysed: AnalysedGraph) -> Iterator[tuple[Any, dict[str, str] | None]]:
+    """The HDF5 file of weights and, for a `.keras`, the layer names its config gives; a
+    `.keras` is expanded into a temporary file, within the bound for this graph."""
     import h5py
 
-    source = str(path)
-    try:
-        if source.endswith(".keras"):
-            with zipfile.ZipFile(path) as archive:
-                config = json.loads(archive.read("config.json"))
-                data = archive.read("model.weights.h5")
-            with h5py.File(io.BytesIO(data), "r") as h5:
-                return _layers_v3(h5, source, _names_from_config(config), prefer)
+    if not path.name.lower().endswith(".keras"):
         with h5py.File(path, "r") as h5:
-            if "layers" in h5:
-                return _layers_v3(h5, source, None, prefer)
-            return _layers_legacy(h5, source, prefer)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise SpecError(f"{source}: cannot read Keras weights: {exc}") from None
+            yield h5, None
+        return
+    limit = _archive_limit(analysed)
+    with open_archive(path, _MOST_ARCHIVE_ENTRIES) as archive, tempfile.TemporaryFile() as copy:
+        names = _names_from_config(_read_config(archive, path, limit), str(path))
+        weights = member(archive, "model.weights.h5", limit, path, "the weights")
+        copy_member(archive, weights, copy, path)
+        copy.seek(0)
+        with h5py.File(copy, "r") as h5:
+            yield h5, names
 
 
 class KerasFiles:
@@ -175,10 +335,22 @@ class KerasFiles:
     readable = (".keras", ".weights.h5", ".h5")
     writable = (".weights.h5",)
 
-    def read(self, path: Path, analysed: AnalysedGraph) -> Weights:
+    def read(self, path: Path, analysed: AnalysedGraph, options: ReadOptions) -> Weights:
         require_rules(analysed, "keras")  # Keras's layer order follows the keras lowering
-        ops = frozenset(node.op for node in analysed.graph.nodes)
-        return match_layers(analysed, read_keras_layers(str(path), ops), str(path))
+        prefer = frozenset(node.op for node in analysed.graph.nodes)
+        most_layers = _most_layers(analysed)
+        source = str(path)
+        try:
+            with _opened(path, analysed) as (h5, names_by_key):
+                if names_by_key is not None or "layers" in h5:
+                    layers = _layers_v3(h5, source, names_by_key, prefer, most_layers)
+                else:  # the one layout whose names may be variable-length strings
+                    with path.open("rb") as file:
+                        check_global_heaps(file, source, _most_strings(analysed))
+                    layers = _layers_legacy(h5, source, prefer, most_layers)
+                return match_layers(analysed, layers, source, options)
+        except (*_DAMAGED, zipfile.BadZipFile) as exc:
+            raise WeightFileError(path, f"cannot read Keras weights: {shown(exc)}") from None
 
     def write(self, path: Path, analysed: AnalysedGraph, weights: Weights) -> None:
         from xgraph_keras.backend import KerasBackend

@@ -3,7 +3,8 @@
 By name first; then, for layers Keras named automatically (`conv2d_3`) or keyed by position
 (Keras 3 `.weights.h5`), by structure: the op kind and the weight shapes, in Keras's layer
 order. Every shape is checked, and anything left over on either side fails the whole load,
-so nothing loads partially or silently wrong.
+so nothing loads partially or silently wrong. The file's tensors are lazy (h5py datasets):
+shapes and types are checked for the whole file before any tensor is read.
 
 Automatic names are never matched by name, even to a node of the same name: Keras numbers
 them per session, Keras 2 from 1 and Keras 3 from 0, so a file's `conv2d_1` may be the
@@ -14,16 +15,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
 from xgraph.analysis import AnalysedGraph
-from xgraph.errors import SpecError
 from xgraph.init import Weights, weight_key
 from xgraph.ops.base import format_shape
 from xgraph.rules import op_rules
+from xgraph.weights.checks import ReadOptions, WeightFileError, as_float32, check_dtypes
 from xgraph_keras.layer_order import keras_layer_order
 from xgraph_keras.rules.base import class_key
+
+
+class Tensor(Protocol):
+    """A tensor whose shape and type are known before its data is read: an h5py dataset
+    (read by `np.asarray`), or an array."""
+
+    shape: tuple[int, ...]
+    ndim: int
+    dtype: Any
 
 
 @dataclass
@@ -31,7 +42,7 @@ class FileLayer:
     """One layer's weights as a file holds them, in the file's order (Keras's model.layers)."""
 
     kind: str  # the xgraph op it must be: conv2d, separable_conv2d, batch_norm, ...
-    arrays: list[np.ndarray]
+    arrays: list[Tensor]
     name: str | None = None  # None: the file keys layers by position, not by name
     where: str = ""  # how the file names it, for reports
 
@@ -44,12 +55,24 @@ def _named_by_keras(layer: FileLayer) -> bool:
     return bool(re.fullmatch(rf"{class_key(rule.layer_class)}(_\d+)?", layer.name))
 
 
-def _shapes(arrays: list[np.ndarray]) -> str:
+def _shapes(arrays: list[Tensor]) -> str:
     return ", ".join(format_shape(a.shape) for a in arrays) or "no weights"
 
 
-def match_layers(analysed: AnalysedGraph, layers: list[FileLayer], source: str) -> Weights:
-    """Canonical weights for every parameterised node of `analysed`, or a SpecError report."""
+def _tensor_name(layer: FileLayer, index: int, tensor: Tensor) -> str:
+    """How the file names one tensor: its HDF5 path, else its layer and position."""
+    name = getattr(tensor, "name", None)
+    return name if isinstance(name, str) else f"{layer.where or layer.kind} variable {index}"
+
+
+def match_layers(
+    analysed: AnalysedGraph,
+    layers: list[FileLayer],
+    source: str,
+    options: ReadOptions = ReadOptions(),  # noqa: B008 - frozen, shared safely
+) -> Weights:
+    """Canonical weights for every parameterised node of `analysed`, or a WeightFileError
+    report; every shape and type is checked before any tensor is read."""
     expected = {
         node.name: analysed.counts[node.name].params
         for node in analysed.graph.nodes
@@ -73,22 +96,31 @@ def match_layers(analysed: AnalysedGraph, layers: list[FileLayer], source: str) 
             raise _mismatch_report(analysed, source, kind, nodes, found)
         assigned.update(zip(nodes, found, strict=True))
 
-    weights: Weights = {}
     for name in order:
         layer = assigned[name]
-        params = expected[name]
         node = analysed.graph[name]
-        wanted = [p.shape for p in params]
-        got = [tuple(a.shape) for a in layer.arrays]
-        if layer.kind != node.op or wanted != got:
-            raise SpecError(
-                f"{source}: weights for node '{name}' ({node.op}) do not fit: expected "
-                f"{_shapes([np.empty(s) for s in wanted])}; the file's {layer.where or layer.kind} "
-                f"({layer.kind}) has {_shapes(layer.arrays)}",
+        wanted = [p.shape for p in expected[name]]
+        if layer.kind != node.op or wanted != [tuple(a.shape) for a in layer.arrays]:
+            raise WeightFileError(
+                source,
+                f"weights for node '{name}' ({node.op}) do not fit: expected "
+                f"{', '.join(format_shape(s) for s in wanted)}; the file's "
+                f"{layer.where or layer.kind} ({layer.kind}) has {_shapes(layer.arrays)}",
                 hint="is the file from this architecture, with the same --set parameters?",
             )
-        for param, array in zip(params, layer.arrays, strict=True):
-            weights[weight_key(name, param.name)] = np.asarray(array, dtype=np.float32)
+    check_dtypes(
+        {
+            _tensor_name(assigned[name], i, tensor): np.dtype(tensor.dtype).name
+            for name in order
+            for i, tensor in enumerate(assigned[name].arrays)
+        },
+        source,
+        options,
+    )
+    weights: Weights = {}
+    for name in order:
+        for param, tensor in zip(expected[name], assigned[name].arrays, strict=True):
+            weights[weight_key(name, param.name)] = as_float32(np.asarray(tensor))
     return weights
 
 
@@ -131,7 +163,7 @@ def _unpaired(left: list[Signature], right: list[Signature]) -> tuple[list[int],
 
 def _mismatch_report(
     analysed: AnalysedGraph, source: str, kind: str, nodes: list[str], found: list[FileLayer]
-) -> SpecError:
+) -> WeightFileError:
     """The nodes and weight groups that pair with nothing, when their counts differ."""
     wanted = [tuple(p.shape for p in analysed.counts[name].params) for name in nodes]
     have = [tuple(tuple(a.shape) for a in layer.arrays) for layer in found]
@@ -149,8 +181,9 @@ def _mismatch_report(
     hidden = max(len(lone_nodes) - 8, 0) + max(len(lone_layers) - 8, 0)
     if hidden:
         notes.append(f"... and {hidden} more")
-    return SpecError(
-        f"{source}: cannot match the file's {kind} weights to the graph: {len(nodes)} "
+    return WeightFileError(
+        source,
+        f"cannot match the file's {kind} weights to the graph: {len(nodes)} "
         f"{kind} node(s) left, {len(found)} {kind} weight group(s) left",
         hint="is the file from this architecture, with the same --set parameters?",
         notes=notes,

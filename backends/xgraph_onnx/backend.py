@@ -68,6 +68,9 @@ def _nchw_shape(shape: Sequence[int]) -> list[int]:
 class OnnxBackend:
     name = "onnx"
     file_suffix = ".onnx"
+    # NCHW by default: what ONNX models (and torch exports) take, and what every runtime's
+    # convolutions expect without a transpose; NHWC keeps the spec's layout at the interface.
+    options: Mapping[str, tuple[str, ...]] = {"layout": ("nchw", "nhwc")}
 
     def __init__(self, layout: str = "nchw") -> None:
         if layout not in ("nchw", "nhwc"):

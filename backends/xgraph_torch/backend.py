@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -33,8 +34,15 @@ def to_channels_last(array: np.ndarray) -> np.ndarray:
 class TorchBackend:
     name = "torch"
     file_suffix = ".pt2"
+    # compile=aoti saves an AOTInductor package (torch._inductor.aoti_load_package reads it)
+    # instead of an exported program: the convolutions compiled ahead of time with their
+    # weights prepacked, which is faster on CPU (benchmarks/) and takes a C++ compiler and
+    # about a minute for Xception to build.
+    options: Mapping[str, tuple[str, ...]] = {"compile": ("no", "aoti")}
+    layout = "nchw tensors, channels_last memory inside"
 
-    def __init__(self) -> None:
+    def __init__(self, compile: str = "no") -> None:
+        self.compile = compile
         self.rules: Mapping[str, TorchRule] = op_rules(self.name)
 
     def lower(self, analysed: AnalysedGraph, node: Node) -> LayerCall | None:
@@ -127,4 +135,20 @@ class TorchBackend:
                 f"the torch backend writes a torch.export archive: name it '{path.stem}.pt2'"
             )
         program = self.export(model, analysed)
-        save_atomically(path, lambda p: torch.export.save(program, p))
+        if self.compile == "aoti":
+            save_atomically(path, lambda p: compile_package(program, p))
+        else:
+            save_atomically(path, lambda p: torch.export.save(program, p))
+
+
+def compile_package(program: torch.export.ExportedProgram, path: Path) -> None:
+    """AOTInductor: the program compiled to a shared library inside a .pt2 package, with
+    `freezing` so that weights are constants the convolutions are prepacked for."""
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        raise SpecError(
+            "compile=aoti needs a C++ compiler: none found on PATH",
+            hint="install g++, or build without --option compile=aoti",
+        )
+    from torch._inductor import aoti_compile_and_package
+
+    aoti_compile_and_package(program, package_path=str(path), inductor_configs={"freezing": True})

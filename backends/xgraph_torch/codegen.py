@@ -17,7 +17,6 @@ import ast
 import inspect
 import keyword
 import re
-import textwrap
 from functools import cache
 from typing import Any
 
@@ -35,6 +34,8 @@ from xgraph.codegen import (
     Program,
     Rename,
     arguments,
+    docstring_lines,
+    docstring_text,
     format_call,
     plain,
     python_literal,
@@ -42,7 +43,9 @@ from xgraph.codegen import (
 from xgraph.errors import SpecError
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph.names import node_name_error
 from xgraph.rules import op_rules
+from xgraph_torch.names import reserved_reason
 from xgraph_torch.rules.activation import ACTIVATION_LAYERS
 from xgraph_torch.rules.base import LAYERS, NN
 
@@ -71,21 +74,21 @@ _NO_MODULE = {"GlobalPool", "FlattenChannelsLast", "Add", "Concat"}
 _NO_PAD = (0, 0, 0, 0)
 
 
-@cache
-def _module_attributes() -> frozenset[str]:
-    """What an nn.Module instance has already (`training`, `forward`, `_modules`, ...)."""
-    return frozenset(dir(nn.Module()))
-
-
 def check_node_name(node: Node) -> None:
-    """A node name becomes an attribute of the generated nn.Module."""
-    if keyword.iskeyword(node.name) or node.name in _module_attributes() or node.name in RESERVED:
-        raise SpecError(
-            f"node name '{node.name}' cannot be an attribute of the generated torch module "
-            "(a Python keyword or an nn.Module attribute)",
-            node.location,
-            hint=f"rename the node, for example to '{node.name}_layer'",
-        )
+    """A node name becomes an attribute of the generated nn.Module, as of the built one: the
+    same rule (xgraph_torch.names), which `validate` applies already."""
+    reason = reserved_reason(node.name)
+    if reason is not None:
+        raise node_name_error(node, "torch", reason)
+
+
+def plain_attribute(name: str) -> bool:
+    """Whether `self.<name>` names the attribute `name`: not for a keyword (`self.class`),
+    a name Python mangles in a class (`self.__x` is `self._Model__x`), or a non-ASCII one
+    (Python NFKC-normalises it). Those are registered and read by their string instead."""
+    if not name.isascii() or keyword.iskeyword(name):
+        return False
+    return not (name.startswith("__") and not name.endswith("__"))
 
 
 def lower(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
@@ -190,6 +193,8 @@ class _Printer:
     def attribute(self, step: LayerStep) -> str:
         if isinstance(step.name, Code):
             return f"getattr(self, {step.name.text})"
+        if not plain_attribute(step.name):
+            return f"getattr(self, {python_literal(step.name)})"
         return f"self.{step.name}"
 
     def module(self, step: LayerStep, call: LayerCall) -> tuple[str, list[str]] | None:
@@ -261,9 +266,13 @@ class _Printer:
                     if made is None:
                         continue
                     cls, args = made
-                    if isinstance(item.name, Code):
-                        made_call = (cls, args)
-                        lines += format_call(indent, "self.add_module", [item.name.text, made_call])
+                    if isinstance(item.name, Code) or not plain_attribute(item.name):
+                        name = (
+                            item.name.text
+                            if isinstance(item.name, Code)
+                            else python_literal(item.name)
+                        )
+                        lines += format_call(indent, "self.add_module", [name, (cls, args)])
                     else:
                         lines += format_call(indent, f"self.{item.name} = {cls}", args)
             elif isinstance(item, BlockCall):
@@ -316,7 +325,7 @@ def render(program: Program) -> str:
                 ),
                 "add_body": init,
                 "name": function.name,
-                "block": function.block,
+                "block": docstring_text(function.block),
                 "body": forward,
                 "output": function.output,
             }
@@ -326,12 +335,16 @@ def render(program: Program) -> str:
     inputs = [step.output for step in program.inputs]
     helpers = [_helper_sources()[name] for name in _helper_sources() if name in printer.helpers]
     helpers += list(printer.plugins.values())
+    # The model's class must not hide a class or module the generated code uses.
+    class_name = program.class_name
+    while class_name in {*_helper_sources(), *printer.plugins, "F"}:
+        class_name += "_"
     context = dict(
         header=program.header,
-        docstring=_docstring(program.description),
+        docstring=docstring_lines(program.description, LINE - 4),
         helpers=helpers,
-        class_name=program.class_name,
-        spec_name=program.spec_name,
+        class_name=class_name,
+        spec_name=docstring_text(program.spec_name),
         init=init,
         forward_head=format_call(
             4,
@@ -357,11 +370,6 @@ def render(program: Program) -> str:
     )
     template = _environment().get_template("module.py.j2")
     return template.render(context, imports=_imports(template.render(context, imports="")))
-
-
-def _docstring(description: str) -> list[str]:
-    text = description.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') or "A generated model."
-    return textwrap.wrap(text, LINE - 4) or [text]
 
 
 def _imports(text: str) -> str:

@@ -2,22 +2,163 @@
 `<node>.<attribute>`, converted to and from canonical weights through each op's torch rule.
 
 Registered under the `xgraph.weight_files` entry-point group; torch is imported only when a
-file is read or written.
+file is read or written. Reading checks the archive's declarations without torch first
+(xgraph_torch.archive), then every key, shape and type against the graph, and only then lets
+torch map the file (`weights_only=True`, `mmap=True`: no pickle code runs, and no tensor data
+is read before it is known to fit).
 """
 
 from __future__ import annotations
 
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from xgraph.analysis import AnalysedGraph
-from xgraph.errors import SpecError
 from xgraph.files import save_atomically
 from xgraph.init import Weights, weight_key
 from xgraph.rules import op_rules, require_rules
+from xgraph.weights.archives import open_archive
+from xgraph.weights.checks import (
+    ReadOptions,
+    WeightFileError,
+    as_float32,
+    check_dtypes,
+    limited_notes,
+    shown,
+)
+from xgraph_torch.archive import ArchiveLimits, TensorRecord, scan_state_dict
 
 _MISFIT_HINT = "is the file from this architecture, with the same --set parameters?"
+_IGNORED_SUFFIX = "num_batches_tracked"  # BatchNorm's counter: no canonical weight
+# The first bytes of torch's pre-1.6 format: a pickled magic number.
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where a canonical tensor lives in a state dict, and its shape there."""
+
+    canonical: str
+    node: str
+    param_shape: tuple[int, ...]
+    torch_shape: tuple[int, ...]
+    conversion: Any  # the op's torch weight slot: to_torch / from_torch
+
+
+def _slots(analysed: AnalysedGraph) -> dict[str, _Slot]:
+    """State dict key -> the canonical tensor it holds, for every parameter of the graph."""
+    rules = op_rules("torch")
+    found = {}
+    for node in analysed.graph.nodes:
+        for param in analysed.counts[node.name].params:
+            slot = rules[node.op].weights[param.name]
+            shape = tuple(slot.to_torch(np.empty(param.shape, dtype=np.float32)).shape)
+            found[f"{node.name}.{slot.attribute}"] = _Slot(
+                weight_key(node.name, param.name), node.name, param.shape, shape, slot
+            )
+    return found
+
+
+def _limits(slots: dict[str, _Slot]) -> ArchiveLimits:
+    # A record per tensor (BatchNorm adds a counter each) and a few of torch's own; the pickle
+    # takes about 150 bytes a tensor.
+    return ArchiveLimits(entries=2 * len(slots) + 64, pickle_bytes=(1 << 16) + 2048 * len(slots))
+
+
+def _open(path: Path, limits: ArchiveLimits) -> zipfile.ZipFile:
+    with path.open("rb") as file:
+        start = file.read(len(_LEGACY_MAGIC))
+    if not start:
+        raise WeightFileError(path, "the file is empty, not a torch state dict")
+    if start == _LEGACY_MAGIC:
+        raise WeightFileError(
+            path,
+            "a torch file in the format before torch 1.6, which xgraph does not read",
+            hint="load it with torch and save it again with torch.save (a zip archive)",
+        )
+    if not start.startswith(b"PK"):
+        raise WeightFileError(path, "not a torch state dict (torch.save writes a zip archive)")
+    return open_archive(path, limits.entries)
+
+
+def _check_against_graph(
+    records: dict[str, TensorRecord], slots: dict[str, _Slot], analysed: AnalysedGraph, path: Path
+) -> None:
+    missing = [
+        f"{key} (canonical {slot.canonical})" for key, slot in slots.items() if key not in records
+    ]
+    if missing:
+        raise WeightFileError(
+            path,
+            f"{len(missing)} tensor(s) of '{analysed.name}' are not in the state dict",
+            notes=limited_notes([f"missing: {entry}" for entry in missing]),
+            hint=_MISFIT_HINT,
+        )
+    unknown = [k for k in records if k not in slots and not k.endswith(_IGNORED_SUFFIX)]
+    if unknown:
+        raise WeightFileError(
+            path,
+            f"{len(unknown)} tensor(s) of the state dict have no place in '{analysed.name}'",
+            notes=limited_notes([f"unexpected: {shown(k)}" for k in unknown]),
+            hint=_MISFIT_HINT,
+        )
+    for key, slot in slots.items():
+        if records[key].shape != slot.torch_shape:
+            raise WeightFileError(
+                path,
+                f"'{key}' has shape {shown(records[key].shape)}, node '{slot.node}' needs "
+                f"{slot.torch_shape} in torch's layout",
+                hint=_MISFIT_HINT,
+            )
+
+
+def _torch_reason(exc: Exception) -> str:
+    """torch's complaint in a line, without its advice to load with weights_only=False (the
+    opposite of what to do with a file one does not trust) or its terminal colours."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if "weights_only" not in line]
+    return shown(lines[0]) if lines else type(exc).__name__
+
+
+def _load_mapped(path: Path) -> dict[str, Any]:
+    """The state dict through torch, mapped rather than read; torch's warnings stay inside."""
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # torch raises many kinds for a damaged file
+        raise WeightFileError(
+            path, f"torch cannot read the state dict: {_torch_reason(exc)}"
+        ) from None
+
+
+def _as_numpy(value: Any, record: TensorRecord, key: str, path: Path) -> np.ndarray:
+    """torch's tensor as float32 numpy, once it is what the archive declared."""
+    import torch
+
+    if (
+        not isinstance(value, torch.Tensor)
+        or value.layout != torch.strided
+        or value.is_meta
+        or tuple(value.shape) != record.shape
+        or str(value.dtype).removeprefix("torch.") != record.dtype
+    ):
+        raise WeightFileError(path, f"'{key}': torch reads it differently from its declaration")
+    value = value.detach()
+    if value.dtype == torch.bfloat16:
+        value = value.float()
+    return as_float32(value.numpy(), copy=True)  # not a view of the mapped file
 
 
 class StateDictFiles:
@@ -25,53 +166,27 @@ class StateDictFiles:
     readable = (".pt", ".pth")
     writable = (".pt", ".pth")
 
-    def read(self, path: Path, analysed: AnalysedGraph) -> Weights:
-        """Canonical weights from a state dict of an xgraph torch build; no pickle code runs."""
-        import torch
-
+    def read(self, path: Path, analysed: AnalysedGraph, options: ReadOptions) -> Weights:
+        """Canonical weights from a state dict of an xgraph torch build; no pickle code runs,
+        and nothing is read before every declaration fits the graph."""
         require_rules(analysed, "torch")
-        rules = op_rules("torch")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many kinds for a damaged or foreign file
-            raise SpecError(f"{path}: cannot read a torch state dict: {exc}") from None
-        if not isinstance(state, dict) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()
-        ):
-            raise SpecError(f"{path}: not a state dict (a mapping of names to tensors)")
+        slots = _slots(analysed)
+        limits = _limits(slots)
+        with _open(path, limits) as archive:
+            records = scan_state_dict(archive, path, limits)
+        _check_against_graph(records, slots, analysed, path)
+        check_dtypes({key: records[key].dtype for key in slots}, path, options)
+        state = _load_mapped(path)
+        if not isinstance(state, dict) or state.keys() != records.keys():
+            raise WeightFileError(
+                path, "torch reads the state dict differently from its declaration"
+            )
         weights: Weights = {}
-        missing: list[str] = []
-        used = set()
-        for node in analysed.graph.nodes:
-            for param in analysed.counts[node.name].params:
-                slot = rules[node.op].weights[param.name]
-                key = f"{node.name}.{slot.attribute}"
-                if key not in state:
-                    missing.append(f"{key} (canonical {weight_key(node.name, param.name)})")
-                    continue
-                used.add(key)
-                value = state[key].detach().cpu().numpy()
-                wanted = slot.to_torch(np.empty(param.shape, dtype=np.float32)).shape
-                if value.shape != wanted:
-                    raise SpecError(
-                        f"{path}: '{key}' has shape {tuple(value.shape)}, node '{node.name}' "
-                        f"needs {tuple(wanted)} in torch's layout"
-                    )
-                weights[weight_key(node.name, param.name)] = slot.from_torch(value, param.shape)
-        if missing:
-            raise SpecError(
-                f"{path}: {len(missing)} tensor(s) of '{analysed.name}' are not in the state dict",
-                notes=[f"missing: {entry}" for entry in missing[:8]],
-                hint=_MISFIT_HINT,
-            )
-        unknown = [k for k in state if k not in used and not k.endswith("num_batches_tracked")]
-        if unknown:
-            raise SpecError(
-                f"{path}: {len(unknown)} tensor(s) of the state dict have no place in "
-                f"'{analysed.name}'",
-                notes=[f"unexpected: {k}" for k in unknown[:8]],
-                hint=_MISFIT_HINT,
-            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for key, slot in slots.items():
+                value = _as_numpy(state[key], records[key], key, path)
+                weights[slot.canonical] = slot.conversion.from_torch(value, slot.param_shape)
         return weights
 
     def write(self, path: Path, analysed: AnalysedGraph, weights: Weights) -> None:

@@ -15,9 +15,19 @@ from xgraph_torch.rules.activation import ACTIVATION_LAYERS
 PadAmounts = tuple[int, int, int, int]  # left, right, top, bottom, as F.pad takes them
 
 
+# Fused activations that may overwrite their input: the layer's output is a fresh tensor
+# nobody else holds, and ReLU's gradient needs only its result (activations whose gradient
+# needs their input, such as SiLU, must not overwrite it).
+IN_PLACE = frozenset({"relu"})
+
+
 def activation_module(name: str) -> nn.Module:
-    """A fused activation, from the same table as the `activation` op's lowering."""
-    return ACTIVATION_LAYERS[name].instantiate()
+    """A fused activation, from the same table as the `activation` op's lowering, applied in
+    place where that is safe (one tensor fewer per layer)."""
+    module = ACTIVATION_LAYERS[name].instantiate()
+    if name in IN_PLACE:
+        module.inplace = True
+    return module
 
 
 class Conv2d(nn.Conv2d):

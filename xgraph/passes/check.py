@@ -33,8 +33,11 @@ def check_arity(graph: Graph) -> None:
 def check_acyclic(graph: Graph) -> None:
     """A cycle is reported where it closes: at the node that takes input from a node written
     after it (or from itself), since that reference is the one that is most likely wrong."""
-    if graph.topological_names() is not None:
+    try:
+        graph.nodes  # noqa: B018 - sorted once here, and kept for every later pass
         return
+    except ValueError:
+        pass
     import networkx as nx  # only to name the cycle, once there is one
 
     cycle = nx.find_cycle(graph.digraph)
@@ -63,8 +66,12 @@ def _closing_note(closing: str, source: str) -> str:
 def check_reaches_outputs(graph: Graph) -> None:
     """Every node must contribute to some output: a dangling branch is almost always a typo."""
     needed = set(graph.outputs)
-    for name in graph.outputs:
-        needed |= graph.ancestors(name)
+    stack = list(graph.outputs)  # one walk from all outputs: a node is visited once
+    while stack:
+        for source in graph[stack.pop()].inputs:
+            if source not in needed:
+                needed.add(source)
+                stack.append(source)
     for node in graph.nodes:
         if node.name not in needed:
             raise SpecError(

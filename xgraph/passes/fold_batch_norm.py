@@ -1,4 +1,4 @@
-"""An inference optimisation: BatchNorm folded into the convolution or dense layer before it.
+"""An inference pass: BatchNorm folded into the convolution or dense layer before it.
 
 y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta is itself a convolution, with the
 kernel scaled per output channel and a new bias. The folded graph computes the same function
@@ -8,24 +8,24 @@ BatchNorm statistics are gone), so it is never the default.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph, analyse
-from xgraph.graph import Graph, Node
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Node
 from xgraph.init import Weights, weight_key
+from xgraph.passes.rewrite import Rewritten, merge_into, sole_reader
 
 
 def _foldable_producer(analysed: AnalysedGraph, norm: Node) -> Node | None:
     """The node before `norm` if its op says how a BatchNorm folds into it (`OpDef.
     batch_norm_fold`), nothing else reads it, and no activation comes between them."""
-    graph = analysed.graph
-    producer = graph[norm.inputs[0]]
+    producer = analysed.graph[norm.inputs[0]]
     if (
         producer.opdef.batch_norm_fold is not None
         and getattr(producer.attrs, "activation", "linear") == "linear"
-        and graph.consumers(producer.name) == [norm.name]
-        and producer.name not in graph.outputs
-        and norm.name not in graph.outputs
+        and sole_reader(analysed.graph, producer.name, norm.name)
     ):
         return producer
     return None
@@ -57,13 +57,12 @@ def _folded_weights(producer: Node, norm: Node, weights: Weights) -> dict[str, n
     return folded
 
 
-def fold_batch_norm(analysed: AnalysedGraph, weights: Weights) -> tuple[AnalysedGraph, Weights]:
+def fold_batch_norm(analysed: AnalysedGraph, weights: Weights) -> Rewritten:
     """The graph without the BatchNorm nodes that can be folded, and its weights."""
-    graph = analysed.graph
     replaced: dict[str, str] = {}  # folded BatchNorm -> the node that now computes it
     new_weights = dict(weights)
     changed: dict[str, Node] = {}
-    for norm in graph.nodes:
+    for norm in analysed.graph.nodes:
         if norm.op != "batch_norm":
             continue
         producer = _foldable_producer(analysed, norm)
@@ -73,32 +72,7 @@ def fold_batch_norm(analysed: AnalysedGraph, weights: Weights) -> tuple[Analysed
             new_weights[weight_key(producer.name, param)] = value
         for param in analysed.counts[norm.name].params:
             del new_weights[weight_key(norm.name, param.name)]
-        changed[producer.name] = Node(
-            name=producer.name,
-            op=producer.op,
-            attrs=producer.attrs.model_copy(update={"use_bias": True}),
-            inputs=producer.inputs,
-            location=producer.location,
-            block=producer.block,
-            attr_locations=producer.attr_locations,
-        )
+        attrs = producer.attrs.model_copy(update={"use_bias": True})
+        changed[producer.name] = dataclasses.replace(producer, attrs=attrs)
         replaced[norm.name] = producer.name
-    nodes = []
-    for node in graph.nodes:
-        if node.name in replaced:
-            continue
-        node = changed.get(node.name, node)
-        if any(source in replaced for source in node.inputs):
-            inputs = tuple(replaced.get(source, source) for source in node.inputs)
-            node = Node(
-                node.name,
-                node.op,
-                node.attrs,
-                inputs,
-                node.location,
-                node.block,
-                node.attr_locations,
-            )
-        nodes.append(node)
-    folded = Graph(graph.name, nodes, graph.inputs, graph.outputs, graph.initializer)
-    return analyse(folded, analysed.params), new_weights
+    return Rewritten(merge_into(analysed, replaced, changed), new_weights, replaced)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
 from xgraph.analysis import AnalysedGraph, analyse
+from xgraph.budgets import Budgets, active_budgets
 from xgraph.errors import SpecError, did_you_mean
 from xgraph.graph import Graph, Node
 from xgraph.ops import REGISTRY
@@ -37,8 +39,23 @@ def validate_structure(source: Source) -> Spec:
         raise spec_error_from_validation(exc, source.where, Spec, data) from None
 
 
-def checked_node(raw: RawNode, where: SourceMap) -> Node:
-    """A raw node whose op exists and whose attributes fit that op's attribute model."""
+def _frozen(value: Any) -> Hashable:
+    """Raw attribute data as a hashable key; types kept apart, as strict validation keeps
+    them (1, 1.0 and true are different attribute values)."""
+    if isinstance(value, list):
+        return (list, tuple(_frozen(item) for item in value))
+    if isinstance(value, dict):
+        return (dict, tuple((key, _frozen(item)) for key, item in value.items()))
+    return (type(value), value)
+
+
+def checked_node(
+    raw: RawNode, where: SourceMap, checked: dict[Hashable, Any] | None = None
+) -> Node:
+    """A raw node whose op exists and whose attributes fit that op's attribute model.
+
+    `checked` caches validated attributes: the nodes of a repeated block have the same
+    ones, validated once and then shared (attributes are immutable)."""
     opdef = REGISTRY.get(raw.op)
     if opdef is None:
         raise SpecError(
@@ -48,7 +65,16 @@ def checked_node(raw: RawNode, where: SourceMap) -> Node:
             notes=_trace(raw),
         )
     try:
-        attrs = opdef.attrs.model_validate(raw.attrs)
+        attrs = None if checked is None else checked.get((raw.op, id(raw.attrs)))
+        if attrs is None:
+            key = (raw.op, _frozen(raw.attrs)) if checked is not None else None
+            attrs = checked.get(key) if checked is not None else None
+            if attrs is None:
+                attrs = opdef.attrs.model_validate(raw.attrs)
+            if checked is not None:
+                # An expansion shares one attributes dict among nodes where nothing varies
+                # (and keeps it alive): its id is a key too.
+                checked[key] = checked[(raw.op, id(raw.attrs))] = attrs
     except ValidationError as exc:
         error = spec_error_from_validation(
             exc, where, opdef.attrs, raw.attrs, base=raw.path, what="attribute"
@@ -115,17 +141,22 @@ def check_names(expansion: Expansion) -> None:
         listed.add(ref)
 
 
-def compile_source(source: Source, overrides: Sequence[Override] = ()) -> AnalysedGraph:
-    """The whole front end: structure, expansion, attributes, references, then the passes."""
+def compile_source(
+    source: Source, overrides: Sequence[Override] = (), budgets: Budgets | None = None
+) -> AnalysedGraph:
+    """The whole front end: structure, expansion, attributes, references, then the passes,
+    all within `budgets`."""
+    budgets = active_budgets(budgets)
     if isinstance(source.data, dict) and "extends" in source.data:  # text held in memory
         from xgraph.spec.extends import resolve_extends
 
-        source = resolve_extends(source)
+        source = resolve_extends(source, budgets)
     spec = validate_structure(source)
-    expansion = expand(spec, source.where, list(overrides))
+    expansion = expand(spec, source.where, list(overrides), budgets)
     check_names(expansion)
-    nodes = [checked_node(raw, source.where) for raw in expansion.nodes]
+    checked: dict[Hashable, Any] = {}
+    nodes = [checked_node(raw, source.where, checked) for raw in expansion.nodes]
     inputs = tuple(node.name for node in nodes if node.op == "input")
     outputs = tuple(ref for ref, _ in expansion.outputs)
     graph = Graph(expansion.name, nodes, inputs, outputs, expansion.initializer)
-    return analyse(graph, expansion.params)
+    return analyse(graph, expansion.params, budgets)

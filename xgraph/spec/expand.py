@@ -2,25 +2,30 @@
 
 The result still holds raw attribute values; `xgraph.spec.compile` checks them against each
 op's attribute model and builds the graph IR.
+
+Expansion is where a few lines of spec can cause the most work (a block repeated within a
+repeated block), so it counts its steps against the `expansion_steps` budget: every item
+visited, switched off by `when` or not, every repetition, and every expression operation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+from xgraph.budgets import Budgets, active_budgets
 from xgraph.errors import Location, SpecError, as_yaml, did_you_mean
-from xgraph.spec.expressions import ExpressionError, has_expression, resolve
+from xgraph.spec.expressions import Evaluator, ExpressionError, has_expression
 from xgraph.spec.model import NodeItem, Spec, UseItem
 from xgraph.spec.params import Argument, Override, bind_params
 from xgraph.spec.source import PathKey, SourceMap
 
-MAX_NODES = 100_000
 BLOCK_BOUND_NAMES = ("name", "input", "inputs")  # bound in every block instance's scope
+INSTANCE_STEPS = 20  # the work of making a block instance, in expression operations
 
 
-@dataclass
+@dataclass(slots=True)
 class RawNode:
     """A node after expansion, before its attributes are checked against its op."""
 
@@ -29,7 +34,7 @@ class RawNode:
     inputs: tuple[str, ...]
     attrs: dict[str, Any]
     location: Location
-    attr_locations: dict[str, Location] = field(default_factory=dict)
+    attr_locations: Mapping[str, Location] = field(default_factory=dict)
     input_locations: tuple[Location, ...] = ()
     block: tuple[str, ...] = ()
     trace: tuple[Location, ...] = ()
@@ -45,26 +50,90 @@ class Expansion:
     initializer: str
 
 
+class _Context(NamedTuple):
+    """Where the items being expanded sit: the block instances around them (names and the
+    `use` items they came through) and the blocks being expanded, to catch recursion."""
+
+    block: tuple[str, ...] = ()
+    trace: tuple[Location, ...] = ()
+    stack: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _NodePlan:
+    """A node item's location, its attributes' locations, and its attributes split into
+    those that hold no expression (the same in every instance) and the others."""
+
+    location: Location
+    constant: dict[str, Any]
+    varying: list[tuple[str, Any]]
+    attr_locations: dict[str, Location]
+
+
+def _has_expressions(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, list):
+        return any(_has_expressions(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_expressions(item) for item in value.values())
+    return False
+
+
 class _Expander:
-    def __init__(self, spec: Spec, where: SourceMap, params: dict[str, Any]) -> None:
+    def __init__(
+        self, spec: Spec, where: SourceMap, params: dict[str, Any], budgets: Budgets
+    ) -> None:
         self.spec = spec
         self.where = where
         self.params = params
+        self.budgets = budgets
+        self.evaluator = Evaluator(budgets)
         self.nodes: list[RawNode] = []
         self.auto_names: dict[str, int] = {}
+        self._plans: dict[PathKey, _NodePlan] = {}
+        self._item_paths: dict[PathKey, list[PathKey]] = {}
+
+    def charge(self, steps: int, path: PathKey) -> None:
+        try:
+            self.evaluator.charge(steps)
+        except ExpressionError as exc:
+            location = self.where.value(path)
+            raise self.budgets.exceeded("expansion_steps", str(exc), location) from None
 
     def resolve(self, value: Any, scope: Mapping[str, Any], path: PathKey) -> Any:
+        if not isinstance(value, str | list | dict) or (type(value) is str and "${" not in value):
+            return value
         try:
-            return resolve(value, scope)
+            if type(value) is str:
+                return self.evaluator.substitute(value, scope)
+            return self.evaluator.resolve(value, scope)
         except ExpressionError as exc:
-            hint = did_you_mean(exc.unknown_name, scope) if exc.unknown_name else None
-            raise SpecError(str(exc), self.where.value(path), hint=hint) from None
+            raise self.expression_error(exc, scope, path) from None
+
+    def expression_error(
+        self, exc: ExpressionError, scope: Mapping[str, Any], path: PathKey
+    ) -> SpecError:
+        """An expression's failure, located at the value that holds it."""
+        location = self.where.value(path)
+        if exc.limit is not None:
+            return self.budgets.exceeded(exc.limit, str(exc), location)
+        hint = did_you_mean(exc.unknown_name, scope) if exc.unknown_name else None
+        return SpecError(str(exc), location, hint=hint)
 
     def resolve_name(self, value: Any, scope: Mapping[str, Any], path: PathKey) -> str:
-        name = self.resolve(value, scope, path)
-        if not isinstance(name, str) or not name.isidentifier():
+        if type(value) is str and "${" in value:  # the usual case, made short
+            try:
+                name = self.evaluator.substitute(value, scope)
+            except ExpressionError as exc:
+                raise self.expression_error(exc, scope, path) from None
+        else:
+            name = self.resolve(value, scope, path)
+        if type(name) is not str or not name.isidentifier():
+            shown = as_yaml(name)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
             raise SpecError(
-                f"{name!r} is not a valid name: use letters, digits and '_', not starting "
+                f"{shown} is not a valid name: use letters, digits and '_', not starting "
                 "with a digit",
                 self.where.value(path),
             )
@@ -75,9 +144,10 @@ class _Expander:
             return True
         value = self.resolve(when, scope, (*path, "when"))
         if not isinstance(value, bool):
+            shown = as_yaml(value)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
             raise SpecError(
-                f"'when' must be true or false, got {as_yaml(value)}",
-                self.where.value((*path, "when")),
+                f"'when' must be true or false, got {shown}", self.where.value((*path, "when"))
             )
         return value
 
@@ -88,7 +158,7 @@ class _Expander:
             resolved = self.resolve(value, scope, path)
             if isinstance(resolved, list):  # `inputs: "${inputs}"` inside a block
                 names = tuple(self.resolve_name(v, scope, path) for v in resolved)
-                return names, tuple(self.where.value(path) for _ in names)
+                return names, (self.where.value(path),) * len(names)
         if isinstance(value, list):
             paths = [(*path, i) for i in range(len(value))]
             names = tuple(self.resolve_name(v, scope, p) for v, p in zip(value, paths, strict=True))
@@ -96,9 +166,15 @@ class _Expander:
         return (self.resolve_name(value, scope, path),), (self.where.value(path),)
 
     def add(self, node: RawNode) -> None:
-        if len(self.nodes) >= MAX_NODES:
-            raise SpecError(f"the spec expands to more than {MAX_NODES} nodes", node.location)
+        if len(self.nodes) >= self.budgets.nodes:
+            raise self.too_many_nodes(node.location)
         self.nodes.append(node)
+
+    def too_many_nodes(self, location: Location) -> SpecError:
+        limit = self.budgets.nodes
+        return self.budgets.exceeded(
+            "nodes", f"the spec expands to more than {limit:,} nodes", location
+        )
 
     def items(
         self,
@@ -106,20 +182,50 @@ class _Expander:
         path: PathKey,
         scope: dict[str, Any],
         previous: str | None,
-        block: tuple[str, ...],
-        trace: tuple[Location, ...],
-        stack: tuple[str, ...],
+        context: _Context,
     ) -> str | None:
         """Expand a list of items in order; returns the name of the last node produced."""
-        for index, item in enumerate(items):
-            item_path = (*path, index)
-            if not self.condition(item.when, scope, item_path):
+        evaluator = self.evaluator
+        paths = self._item_paths.get(path)
+        if paths is None:
+            paths = self._item_paths[path] = [(*path, index) for index in range(len(items))]
+        for item, item_path in zip(items, paths, strict=True):
+            evaluator.steps += 1  # switched off or not, visiting an item is work
+            if evaluator.steps > evaluator.max_steps:
+                self.charge(0, item_path)
+            when = item.when
+            if when is False or (
+                when is not None and when is not True and not self.condition(when, scope, item_path)
+            ):
                 continue
             if isinstance(item, NodeItem):
-                previous = self.node(item, item_path, scope, previous, block, trace)
+                previous = self.node(item, item_path, scope, previous, context)
             else:
-                previous = self.use(item, item_path, scope, previous, block, trace, stack)
+                previous = self.use(item, item_path, scope, previous, context)
         return previous
+
+    def plan(self, item: NodeItem, path: PathKey) -> _NodePlan:
+        """What is known of the node written at `path` before any scope: a block's nodes are
+        expanded many times, their locations and constant attributes looked up once."""
+        found = self._plans.get(path)
+        if found is not None:
+            return found
+        if item.op == "input":
+            raise SpecError(
+                "inputs are declared under the top-level 'inputs' key, not as nodes",
+                self.where.value((*path, "op")),
+            )
+        extra = item.model_extra or {}
+        locations = {key: self.where.value((*path, key)) for key in extra}
+        if item.inputs is not None:
+            locations["inputs"] = self.where.value((*path, "inputs"))
+        found = self._plans[path] = _NodePlan(
+            location=self.where.value(path),
+            constant={key: value for key, value in extra.items() if not _has_expressions(value)},
+            varying=[(key, value) for key, value in extra.items() if _has_expressions(value)],
+            attr_locations=locations,
+        )
+        return found
 
     def node(
         self,
@@ -127,15 +233,10 @@ class _Expander:
         path: PathKey,
         scope: dict[str, Any],
         previous: str | None,
-        block: tuple[str, ...],
-        trace: tuple[Location, ...],
+        context: _Context,
     ) -> str:
-        location = self.where.value(path)
-        if item.op == "input":
-            raise SpecError(
-                "inputs are declared under the top-level 'inputs' key, not as nodes",
-                self.where.value((*path, "op")),
-            )
+        plan = self.plan(item, path)
+        location = plan.location
         if item.name is None:
             count = self.auto_names.get(item.op, 0)
             self.auto_names[item.op] = count + 1
@@ -148,26 +249,48 @@ class _Expander:
             inputs, input_locations = (previous,), (location,)
         else:
             raise SpecError(f"node '{name}' has no node before it: give it 'inputs'", location)
-        extra = item.model_extra or {}
-        attrs = {key: self.resolve(value, scope, (*path, key)) for key, value in extra.items()}
-        locations = {key: self.where.value((*path, key)) for key in extra}
-        if item.inputs is not None:
-            locations["inputs"] = self.where.value((*path, "inputs"))
-        self.add(
+        attrs = plan.constant  # shared while nothing varies: attributes are only read
+        if plan.varying:
+            attrs = dict(attrs)
+            for key, value in plan.varying:
+                attrs[key] = self.resolve(value, scope, (*path, key))
+        if len(self.nodes) >= self.budgets.nodes:
+            raise self.too_many_nodes(location)
+        self.nodes.append(
             RawNode(
-                name=name,
-                op=item.op,
-                inputs=inputs,
-                attrs=attrs,
-                location=location,
-                attr_locations=locations,
-                input_locations=input_locations,
-                block=block,
-                trace=trace,
-                path=path,
+                name,
+                item.op,
+                inputs,
+                attrs,
+                location,
+                plan.attr_locations,
+                input_locations,
+                context.block,
+                context.trace,
+                path,
             )
         )
         return name
+
+    def repeat_count(self, item: UseItem, scope: Mapping[str, Any], path: PathKey) -> int:
+        if item.repeat is None:
+            return 1
+        count = self.resolve(item.repeat, scope, (*path, "repeat"))
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            shown = as_yaml(count)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise SpecError(
+                f"'repeat' must be a whole number >= 0, got {shown}",
+                self.where.value((*path, "repeat")),
+            )
+        limit = self.budgets.expansion_steps
+        if count > limit:  # refused at once: each repetition is a step
+            raise self.budgets.exceeded(
+                "expansion_steps",
+                f"'repeat' is {count:,}, more than the {limit:,} steps expansion may take",
+                self.where.value((*path, "repeat")),
+            )
+        return count
 
     def use(
         self,
@@ -175,9 +298,7 @@ class _Expander:
         path: PathKey,
         scope: dict[str, Any],
         previous: str | None,
-        block: tuple[str, ...],
-        trace: tuple[Location, ...],
-        stack: tuple[str, ...],
+        context: _Context,
     ) -> str | None:
         location = self.where.value(path)
         if item.use not in self.spec.blocks:
@@ -186,30 +307,20 @@ class _Expander:
                 self.where.value((*path, "use")),
                 hint=did_you_mean(item.use, self.spec.blocks),
             )
-        if item.use in stack:
-            chain = " -> ".join((*stack, item.use))
+        if item.use in context.stack:
+            chain = " -> ".join((*context.stack, item.use))
             raise SpecError(
                 f"block '{item.use}' uses itself ({chain})", self.where.value((*path, "use"))
             )
         decl = self.spec.blocks[item.use]
         block_path: PathKey = ("blocks", item.use)
-        count = 1
-        if item.repeat is not None:
-            count = self.resolve(item.repeat, scope, (*path, "repeat"))
-            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                raise SpecError(
-                    f"'repeat' must be a whole number >= 0, got {as_yaml(count)}",
-                    self.where.value((*path, "repeat")),
-                )
-            if count > MAX_NODES:  # even a block that adds no nodes must not loop for ever
-                raise SpecError(
-                    f"'repeat' is {count}, more than the limit of {MAX_NODES}",
-                    self.where.value((*path, "repeat")),
-                )
+        count = self.repeat_count(item, scope, path)
         inputs: tuple[str, ...] | None = None
         if item.inputs is not None:
             inputs, _ = self.references(item.inputs, scope, (*path, "inputs"))
         for repetition in range(count):
+            # An instance costs about twenty expression operations, and copies the scope.
+            self.charge(INSTANCE_STEPS + len(scope) + len(decl.params), path)
             outer = {**scope, item.index: repetition} if item.repeat is not None else scope
             name = self.resolve_name(item.name, outer, (*path, "name"))
             block_inputs = inputs if (inputs and repetition == 0) else (previous,)
@@ -231,6 +342,7 @@ class _Expander:
                 f"block '{item.use}'",
                 site=location,
                 reserved=BLOCK_BOUND_NAMES,
+                budgets=self.budgets,
             )
             inner = {
                 **self.params,
@@ -244,20 +356,52 @@ class _Expander:
                 (*block_path, "nodes"),
                 inner,
                 block_inputs[0],
-                (*block, name),
-                (*trace, location),
-                (*stack, item.use),
+                _Context(
+                    (*context.block, name), (*context.trace, location), (*context.stack, item.use)
+                ),
             )
         return previous
 
 
-def expand(spec: Spec, where: SourceMap, overrides: list[Override]) -> Expansion:
+def _check_overrides(overrides: list[Override]) -> dict[str, Argument]:
+    """Each parameter set once: with two `--set` of one name, which one is meant is unclear."""
+    given: dict[str, Argument] = {}
+    first: dict[str, Location] = {}
+    for override in overrides:
+        if override.name in given:
+            raise SpecError(
+                f"--set sets '{override.name}' twice",
+                Location(override.location.file, override.location.line, 1),
+                hint="keep one of them",
+                notes=[f"first set at {first[override.name]}"],
+            )
+        given[override.name] = override.argument
+        first[override.name] = Location(override.location.file, override.location.line, 1)
+    return given
+
+
+def expand(
+    spec: Spec,
+    where: SourceMap,
+    overrides: list[Override],
+    budgets: Budgets | None = None,
+) -> Expansion:
     """Resolve parameters (defaults, then `--set` overrides) and flatten the spec into nodes."""
-    given = {o.name: o.argument for o in overrides}
-    params = bind_params(spec.params, given, where, ("params",), f"spec '{spec.name}'")
-    expander = _Expander(spec, where, params)
+    budgets = active_budgets(budgets)
+    if not spec.name.strip():
+        raise SpecError(
+            "the model's 'name' is empty",
+            where.value(("name",)),
+            hint="give it a name, such as name: xception",
+        )
+    given = _check_overrides(overrides)
+    params = bind_params(
+        spec.params, given, where, ("params",), f"spec '{spec.name}'", budgets=budgets
+    )
+    expander = _Expander(spec, where, params, budgets)
     for index, decl in enumerate(spec.inputs):
         path: PathKey = ("inputs", index)
+        expander.charge(1, path)
         name = expander.resolve_name(decl.name, params, (*path, "name"))
         shape = expander.resolve(decl.shape, params, (*path, "shape"))
         expander.add(
@@ -272,12 +416,13 @@ def expand(spec: Spec, where: SourceMap, overrides: list[Override]) -> Expansion
             )
         )
     first_input = expander.nodes[0].name
-    last = expander.items(spec.nodes, ("nodes",), dict(params), first_input, (), (), ())
+    last = expander.items(spec.nodes, ("nodes",), dict(params), first_input, _Context())
     if spec.outputs is None:
         outputs = [(last or first_input, where.value(("nodes",)))]
     else:
-        outputs = [
-            (expander.resolve_name(ref, params, ("outputs", i)), where.value(("outputs", i)))
-            for i, ref in enumerate(spec.outputs)
-        ]
+        outputs = []
+        for i, ref in enumerate(spec.outputs):
+            expander.charge(1, ("outputs", i))
+            name = expander.resolve_name(ref, params, ("outputs", i))
+            outputs.append((name, where.value(("outputs", i))))
     return Expansion(spec.name, params, expander.nodes, outputs, spec.initializer)

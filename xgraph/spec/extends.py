@@ -24,12 +24,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from xgraph.budgets import Budgets, active_budgets
 from xgraph.errors import Location, SpecError, did_you_mean
 from xgraph.spec.diagnostics import spec_error_from_validation
+from xgraph.spec.locations import LocationTree
 from xgraph.spec.model import Spec, Strict
-from xgraph.spec.source import PathKey, Source, SourceMap, read_yaml_file
+from xgraph.spec.source import PathKey, Source, read_yaml_file
 
-MAX_EXTENDS_DEPTH = 8  # links of `extends` from the file being compiled to its last base
 EDIT_KEYS = ("override", "remove", "replace", "insert")
 _REPLACED_KEYS = ("xgraph", "name", "description", "initializer", "inputs", "outputs", "nodes")
 
@@ -101,12 +102,13 @@ def is_extension(data: Any) -> bool:
     return isinstance(data, dict) and "extends" in data
 
 
-def resolve_extends(source: Source) -> Source:
+def resolve_extends(source: Source, budgets: Budgets | None = None) -> Source:
     """`source` with its `extends` chain merged in; a spec without one is returned as is."""
-    return _resolve(source, ())
+    budgets = active_budgets(budgets)
+    return _resolve(source, (), budgets)
 
 
-def _resolve(source: Source, links: tuple[_Link, ...]) -> Source:
+def _resolve(source: Source, links: tuple[_Link, ...], budgets: Budgets) -> Source:
     if not is_extension(source.data):
         return source
     extension = _validate(source, Extension)
@@ -115,7 +117,7 @@ def _resolve(source: Source, links: tuple[_Link, ...]) -> Source:
     written = extension.extends
     if "://" in written:
         raise SpecError(
-            f"'extends' names a local file, not a URL: '{written}'",
+            f"'extends' names a local file, not a URL: '{written[:80]}'",
             location,
             hint="download the base spec and extend the local copy",
         )
@@ -123,13 +125,21 @@ def _resolve(source: Source, links: tuple[_Link, ...]) -> Source:
     # base read last, so that `..` means what it means to the OS behind a symlinked folder.
     this = links[-1].base if links else Path(where.file)
     base = this.parent / written
-    link = _Link(
-        this.resolve(),
-        os.path.normpath(where.file),
-        base.resolve(),
-        os.path.normpath(base),
-        location,
-    )
+    shown = written if len(written) <= 80 else written[:77] + "..."
+    try:
+        link = _Link(
+            this.resolve(),
+            os.path.normpath(where.file),
+            base.resolve(),
+            os.path.normpath(base),
+            location,
+        )
+        reason = None if base.is_file() else "it is not a file" if base.exists() else "no such file"
+    except (OSError, ValueError) as exc:  # a name too long for the OS, or with a NUL
+        raise SpecError(
+            f"cannot read '{shown}', which this spec extends: {getattr(exc, 'strerror', exc)}",
+            location,
+        ) from None
     links = (*links, link)
     for index, earlier in enumerate(links):
         if earlier.file == link.base:
@@ -140,20 +150,20 @@ def _resolve(source: Source, links: tuple[_Link, ...]) -> Source:
                 for step in cycle[1:]
             ]
             raise SpecError(f"'extends' makes a cycle: {chain}", earlier.location, notes=notes)
-    if len(links) > MAX_EXTENDS_DEPTH:
-        raise SpecError(
-            f"the chain of 'extends' from here is more than {MAX_EXTENDS_DEPTH} files long",
+    if len(links) > budgets.extends_depth:
+        raise budgets.exceeded(
+            "extends_depth",
+            f"the chain of 'extends' from here is more than {budgets.extends_depth} files long",
             links[0].location,
-            hint="extend a file nearer the end of the chain, or merge files of the chain",
+            notes=["or extend a file nearer the end of the chain, or merge files of the chain"],
         )
-    if not base.is_file():
-        reason = "it is not a file" if base.exists() else "no such file"
+    if reason is not None:
         raise SpecError(
-            f"cannot read '{written}', which this spec extends: {reason}",
+            f"cannot read '{shown}', which this spec extends: {reason}",
             location,
             hint="'extends' is a path relative to the folder of the file that holds it",
         )
-    parent = _resolve(read_yaml_file(base, link.base_shown), links)
+    parent = _resolve(read_yaml_file(base, link.base_shown, budgets), links, budgets)
     _validate(parent, Spec)
     return _Merge(parent, source).run(extension)
 
@@ -177,45 +187,21 @@ def _get(data: Any, path: PathKey) -> Any:
     return data
 
 
-def _under(path: PathKey, prefix: PathKey) -> bool:
-    return path[: len(prefix)] == prefix
-
-
 class _Merge:
     """The base's data and locations, with the extending file's changes applied."""
 
     def __init__(self, base: Source, extension: Source) -> None:
         self.data: dict[str, Any] = copy.deepcopy(base.data)
-        self.values = dict(base.where.values)
-        self.keys = dict(base.where.keys)
+        self.locations = LocationTree.of(base.where)
         self.ext = extension
+        self.ext_locations = LocationTree.of(extension.where)
         self.file = extension.where.file
-
-    # --- locations -----------------------------------------------------------------------
-
-    def snapshot(self) -> SourceMap:
-        return SourceMap(self.file, dict(self.values), dict(self.keys))
-
-    def drop(self, path: PathKey, keep_self: bool = False) -> None:
-        """Forget the locations under `path` (and of `path` itself unless `keep_self`)."""
-        for table in (self.values, self.keys):
-            for key in [k for k in table if _under(k, path) and not (keep_self and k == path)]:
-                del table[key]
-
-    def graft(self, path: PathKey, origin: SourceMap, origin_path: PathKey) -> None:
-        """Copy the locations under `origin_path` in `origin` to `path` here."""
-        n = len(origin_path)
-        for table, source in ((self.values, origin.values), (self.keys, origin.keys)):
-            for key, location in source.items():
-                if _under(key, origin_path):
-                    table[(*path, *key[n:])] = location
 
     def set(self, path: PathKey, ext_path: PathKey) -> None:
         """The extending file's value at `ext_path` becomes the value at `path`."""
         parent = _get(self.data, path[:-1])
         parent[path[-1]] = copy.deepcopy(_get(self.ext.data, ext_path))
-        self.drop(path)
-        self.graft(path, self.ext.where, ext_path)
+        self.locations.place(path, self.ext_locations.find(ext_path))
 
     def merge_mapping(self, path: PathKey, ext_path: PathKey) -> None:
         """Each key of the extending file's mapping at `ext_path` set in the mapping at `path`."""
@@ -233,7 +219,7 @@ class _Merge:
         for name in extension.blocks:
             self.block(name)
         self.edit(("nodes",), (), "the inherited 'nodes'")
-        return Source(self.data, self.snapshot())
+        return Source(self.data, self.locations.source_map(self.file))
 
     def params(self, path: PathKey, ext_path: PathKey) -> None:
         declared = _get(self.ext.data, ext_path) if _has(self.ext.data, ext_path) else {}
@@ -241,7 +227,7 @@ class _Merge:
             return
         if path[-1] not in _get(self.data, path[:-1]):
             _get(self.data, path[:-1])[path[-1]] = {}
-            self.values[path] = self.ext.where.value(ext_path)
+            self.locations.node(path).value = self.ext.where.value(ext_path)
         inherited = _get(self.data, path)
         for name in declared:
             if name in inherited and isinstance(inherited[name], dict):
@@ -275,7 +261,7 @@ class _Merge:
             return
         items: list[Any] = _get(self.data, list_path)
         where = self.ext.where
-        index = _Index(items, what, list_path, self.snapshot())
+        index = _Index(items, what, list_path, self.locations, self.file)
 
         for name, patch in edits.get("override", {}).items():
             at = (*ext_base, "override", name)
@@ -288,7 +274,6 @@ class _Merge:
                 else:
                     self.set((*list_path, i, key), (*at, key))
 
-        before = self.snapshot()
         gone: dict[int, str] = {}  # index -> what happened to it
         replacement: dict[int, PathKey] = {}
         ahead: dict[int, list[PathKey]] = {}
@@ -311,24 +296,27 @@ class _Merge:
                 (*at, "nodes", k) for k in range(len(insertion["nodes"]))
             )
 
-        rebuilt: list[tuple[Any, SourceMap, PathKey]] = []
+        # The inherited items' locations, as they were before the list is rebuilt.
+        before = self.locations.node(list_path).children
+        ext = self.ext_locations
+        rebuilt: list[tuple[Any, LocationTree | None]] = []
         for i, item in enumerate(items):
             new = ahead.get(i, [])
             if i in replacement:
                 count = len(_get(self.ext.data, replacement[i]))
                 new = [*new, *((*replacement[i], k) for k in range(count))]
-            rebuilt.extend((_get(self.ext.data, p), where, p) for p in new)
+            rebuilt.extend((_get(self.ext.data, p), ext.find(p)) for p in new)
             if i not in gone:
-                rebuilt.append((item, before, (*list_path, i)))
-            rebuilt.extend((_get(self.ext.data, p), where, p) for p in behind.get(i, []))
+                rebuilt.append((item, before.get(i)))
+            rebuilt.extend((_get(self.ext.data, p), ext.find(p)) for p in behind.get(i, []))
         self._check_removals(
             index, gone, [entry[0] for entry in rebuilt], list_path, edits, ext_base
         )
 
         items[:] = [copy.deepcopy(entry[0]) for entry in rebuilt]
-        self.drop(list_path, keep_self=True)
-        for k, (_, origin, origin_path) in enumerate(rebuilt):
-            self.graft((*list_path, k), origin, origin_path)
+        self.locations.node(list_path).children = {}
+        for k, (_, origin) in enumerate(rebuilt):
+            self.locations.place((*list_path, k), origin)
 
     def _check_removals(
         self,
@@ -342,14 +330,18 @@ class _Merge:
         """A removed item that a kept item still names in its `inputs` (or an output) is an
         error at the `remove`: the reference would fail later, far from its cause."""
         outputs = (self.data.get("outputs") or []) if list_path == ("nodes",) else []
+        first_user: dict[str, Any] = {}  # each name a kept item takes, and the first to take it
+        for item in kept:
+            for ref in _references(item):
+                first_user.setdefault(ref, item)
         for position, name in enumerate(edits.get("remove", [])):
             at = self.ext.where.value((*ext_base, "remove", position))
-            users = [_label(item) for item in kept if name in _references(item)]
-            if users:
+            if name in first_user:
+                user = _label(first_user[name])
                 raise SpecError(
-                    f"'{name}' cannot be removed: {users[0]} still takes it as input",
+                    f"'{name}' cannot be removed: {user} still takes it as input",
                     at,
-                    hint=f"remove {users[0]} too, or override its 'inputs'",
+                    hint=f"remove {user} too, or override its 'inputs'",
                 )
             if name in outputs:
                 raise SpecError(
@@ -383,10 +375,18 @@ def _label(item: Any) -> str:
 class _Index:
     """The items of an inherited list by the names they are written with."""
 
-    def __init__(self, items: list[Any], what: str, list_path: PathKey, where: SourceMap) -> None:
+    def __init__(
+        self,
+        items: list[Any],
+        what: str,
+        list_path: PathKey,
+        locations: LocationTree,
+        file: str,
+    ) -> None:
         self.what = what
         self.list_path = list_path
-        self.where = where
+        self.locations = locations
+        self.file = file
         self.by_name: dict[str, list[int]] = {}
         self.overridden: dict[int, str] = {}
         for i, item in enumerate(items):
@@ -407,7 +407,10 @@ class _Index:
                 f"{action}: '{name}' names {len(found)} items of {self.what}, so which one "
                 "is meant is not clear",
                 location,
-                notes=[f"written at {self.where.value((*self.list_path, i))}" for i in found],
+                notes=[
+                    f"written at {self.locations.value_at((*self.list_path, i), self.file)}"
+                    for i in found
+                ],
             )
         return found[0]
 

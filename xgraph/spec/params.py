@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from xgraph.budgets import BudgetError, Budgets, active_budgets
 from xgraph.errors import Location, SpecError, as_yaml, did_you_mean
 from xgraph.spec.model import ParamDecl
 from xgraph.spec.source import PathKey, SourceMap, parse_yaml
@@ -35,30 +36,40 @@ class Override:
         )
 
 
-def parse_overrides(assignments: Sequence[str]) -> list[Override]:
+def parse_overrides(assignments: Sequence[str], budgets: Budgets | None = None) -> list[Override]:
     """Read `--set` arguments; the i-th one is located as `--set:i:column`."""
+    budgets = active_budgets(budgets)
     overrides = []
     for index, text in enumerate(assignments, start=1):
         name, equals, raw = text.partition("=")
         name = name.strip()
         if not equals or not name:
             raise SpecError(
-                f"--set needs NAME=VALUE, got '{text}'",
+                f"--set needs NAME=VALUE, got '{_short(text)}'",
                 Location("--set", index, 1),
                 hint="for example: --set include_top=false",
             )
         value_location = Location("--set", index, len(text) - len(raw) + 1)
         try:  # read as a spec's values are: a date-like word stays a string, tags refused
-            value = parse_yaml(raw, "--set").data if raw.strip() else ""
+            value = parse_yaml(raw, "--set", budgets).data if raw.strip() else ""
+        except BudgetError as exc:  # too large a value: the same error, at the --set
+            raise BudgetError(exc.limit, exc.reason, value_location) from None
         except SpecError as exc:
             raise SpecError(
-                f"cannot read '{raw}' as a YAML value", value_location, notes=[exc.message]
+                f"cannot read '{_short(raw)}' as a YAML value",
+                value_location,
+                notes=[exc.message],
             ) from None
         overrides.append(Override(name, value, value_location))
     return overrides
 
 
-def check_param_value(name: str, decl: ParamDecl, value: Any) -> Any:
+def _short(text: str) -> str:
+    """A value as given, cut for a message."""
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_param_value(name: str, decl: ParamDecl, value: Any, max_length: int | None = None) -> Any:
     """`value` as the declared type, or a ValueError saying why it does not fit."""
     kind = decl.type
     if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
@@ -72,23 +83,34 @@ def check_param_value(name: str, decl: ParamDecl, value: Any) -> Any:
     }
     if not isinstance(value, expected[kind]) or (kind == "int" and isinstance(value, bool)):
         article = "an" if kind == "int" else "a"
-        raise ValueError(f"parameter '{name}' is {article} {kind}, got {as_yaml(value)}")
+        raise ValueError(f"parameter '{name}' is {article} {kind}, got {_short(as_yaml(value))}")
     if kind == "shape" and not (
         1 <= len(value) <= 3
         and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
     ):
         raise ValueError(
             f"parameter '{name}' is a shape: 1 to 3 positive integers such as [299, 299, 3], "
-            f"got {as_yaml(value)}"
+            f"got {_short(as_yaml(value))}"
+        )
+    max_length = active_budgets().value_length if max_length is None else max_length
+    if kind == "str" and len(value) > max_length:
+        raise _TooLong(
+            f"parameter '{name}' is a string of {len(value):,} characters, more than {max_length:,}"
         )
     if decl.choices is not None and value not in decl.choices:
         choices = ", ".join(as_yaml(c) for c in decl.choices)
-        raise ValueError(f"parameter '{name}' must be one of {choices}, got {as_yaml(value)}")
+        raise ValueError(
+            f"parameter '{name}' must be one of {_short(choices)}, got {_short(as_yaml(value))}"
+        )
     if decl.min is not None and value < decl.min:
         raise ValueError(f"parameter '{name}' must be at least {decl.min:g}, got {as_yaml(value)}")
     if decl.max is not None and value > decl.max:
         raise ValueError(f"parameter '{name}' must be at most {decl.max:g}, got {as_yaml(value)}")
     return value
+
+
+class _TooLong(ValueError):
+    """A string parameter longer than the `value_length` budget."""
 
 
 def bind_params(
@@ -99,12 +121,14 @@ def bind_params(
     what: str,
     site: Location | None = None,
     reserved: tuple[str, ...] = (),
+    budgets: Budgets | None = None,
 ) -> dict[str, Any]:
     """Parameter values: the given ones checked against their declarations, then defaults.
 
     The declarations are found in the source at `base`; `site` is where a block is
     instantiated, the place to fix when it leaves out a parameter without a default.
     """
+    budgets = active_budgets(budgets)
     for name in decls:
         if not name.isidentifier() or name in reserved:
             reason = (
@@ -124,7 +148,9 @@ def bind_params(
                 hint=did_you_mean(name, decls),
             )
         try:
-            values[name] = check_param_value(name, decls[name], value)
+            values[name] = check_param_value(name, decls[name], value, budgets.value_length)
+        except _TooLong as exc:
+            raise budgets.exceeded("value_length", str(exc), location) from None
         except ValueError as exc:
             hint = None
             if isinstance(value, str) and decls[name].choices:
@@ -133,8 +159,8 @@ def bind_params(
     for name, decl in decls.items():
         if name in values:
             continue
-        declared = where.key((*base, name))
         if "default" not in decl.model_fields_set:
+            declared = where.key((*base, name))
             message = f"parameter '{name}' of {what} has no default and is not set"
             if site is not None:
                 raise SpecError(
@@ -145,7 +171,10 @@ def bind_params(
                 )
             raise SpecError(message, declared, hint=f"give it a default or --set {name}=VALUE")
         try:
-            values[name] = check_param_value(name, decl, decl.default)
+            values[name] = check_param_value(name, decl, decl.default, budgets.value_length)
+        except _TooLong as exc:
+            default = where.value((*base, name, "default"))
+            raise budgets.exceeded("value_length", f"default of {exc}", default) from None
         except ValueError as exc:
             raise SpecError(f"default of {exc}", where.value((*base, name, "default"))) from None
     return values

@@ -8,6 +8,7 @@ Keras's files) belongs to a backend package and is registered through the
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Protocol
 
@@ -15,17 +16,23 @@ from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
 from xgraph.init import Weights
 from xgraph.weights.canonical import check_complete, read_canonical, write_canonical
+from xgraph.weights.checks import ReadOptions, WeightFileError, check_values
 
 
 class WeightFileFormat(Protocol):
     """One family of weight files. `read` returns canonical weights (checked again here);
-    neither method may touch a model before the whole file is converted."""
+    neither method may touch a model before the whole file is converted.
+
+    A file is untrusted input: `read` checks what the file declares (structure, names,
+    shapes, types, sizes) against the graph before it reads tensor data, refuses types other
+    than float32 and float64 unless `options.accept_bad_values` (xgraph.weights.checks), and
+    raises `WeightFileError` for anything wrong; values are checked here afterwards."""
 
     name: str
     readable: tuple[str, ...]
     writable: tuple[str, ...]
 
-    def read(self, path: Path, analysed: AnalysedGraph) -> Weights: ...
+    def read(self, path: Path, analysed: AnalysedGraph, options: ReadOptions) -> Weights: ...
 
     def write(self, path: Path, analysed: AnalysedGraph, weights: Weights) -> None: ...
 
@@ -35,18 +42,20 @@ class CanonicalFiles:
     readable = (".safetensors",)
     writable = (".safetensors",)
 
-    def read(self, path: Path, analysed: AnalysedGraph) -> Weights:
-        return read_canonical(path, analysed)
+    def read(self, path: Path, analysed: AnalysedGraph, options: ReadOptions) -> Weights:
+        return read_canonical(path, analysed, options)
 
     def write(self, path: Path, analysed: AnalysedGraph, weights: Weights) -> None:
         write_canonical(path, analysed, weights)
 
 
-def weight_file_formats() -> list[WeightFileFormat]:
-    """The canonical format, then every installed package's."""
+@cache
+def weight_file_formats() -> tuple[WeightFileFormat, ...]:
+    """The canonical format, then every installed package's; found once per process, as
+    op rules are (reading entry points costs more than reading a small file)."""
     from xgraph.plugins import WEIGHT_FILES, loaded
 
-    return [CanonicalFiles(), *(fmt for _, fmt in loaded(WEIGHT_FILES))]
+    return (CanonicalFiles(), *(fmt for _, fmt in loaded(WEIGHT_FILES)))
 
 
 def _format_for(path: Path, attribute: str) -> WeightFileFormat | None:
@@ -64,18 +73,34 @@ def _suffixes(attribute: str) -> str:
     return ", ".join(s for fmt in weight_file_formats() for s in getattr(fmt, attribute))
 
 
-def read_weights(path: str | Path, analysed: AnalysedGraph) -> Weights:
-    """Canonical weights for `analysed` from any supported file, or a SpecError report."""
+def read_weights(
+    path: str | Path, analysed: AnalysedGraph, accept_bad_values: bool = False
+) -> Weights:
+    """Canonical weights for `analysed` from any supported file, or a WeightFileError report.
+    `accept_bad_values` loads NaN or infinite values, negative variances and non-float
+    tensors instead of refusing the file."""
     path = Path(path)
+    options = ReadOptions(accept_bad_values=accept_bad_values)
+    try:
+        weights = check_complete(analysed, _read(path, analysed, options), path)
+    except OSError as exc:  # permissions, a name too long, a file that went away, I/O
+        raise WeightFileError(path, f"cannot read the file: {exc.strerror or exc}") from None
+    check_values(weights, path, options)
+    return weights
+
+
+def _read(path: Path, analysed: AnalysedGraph, options: ReadOptions) -> Weights:
     fmt = _format_for(path, "readable")
+    if not path.exists():
+        raise WeightFileError(path, "no such weights file")
     if not path.is_file():
-        raise SpecError(f"{path}: no such weights file")
+        raise WeightFileError(path, "not a regular file (a directory, a device or a pipe)")
     if fmt is None:
-        raise SpecError(
-            f"{path}: unknown weights format '{path.suffix.lower()}' "
-            f"(readable: {_suffixes('readable')})"
+        raise WeightFileError(
+            path,
+            f"unknown weights format '{path.suffix.lower()}' (readable: {_suffixes('readable')})",
         )
-    return check_complete(analysed, fmt.read(path, analysed), str(path))
+    return fmt.read(path, analysed, options)
 
 
 def write_weights(path: str | Path, analysed: AnalysedGraph, weights: Weights) -> None:
