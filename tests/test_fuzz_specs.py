@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import resource
 import shutil
 import time
 from collections.abc import Iterator
@@ -26,7 +24,8 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from fuzzing import CPU_BUDGET_S, fuzz_settings, memory_budget  # noqa: F401 (autouse)
+from hypothesis import given
 from hypothesis import strategies as st
 
 from xgraph.api import load, loads
@@ -36,36 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 DOCUMENTS = {path.name: yaml.safe_load(path.read_text()) for path in SPECS}
 TEXTS = {path.name: path.read_bytes() for path in SPECS}
-CPU_BUDGET_S = 2.0
-MEMORY_BUDGET = 500 << 20
-
-LONG_RUN = os.environ.get("XGRAPH_FUZZ_EXAMPLES")
-
-
-def fuzz_settings(examples: int) -> settings:
-    """`examples` per normal run, derandomised; a long run takes the environment's count."""
-    return settings(
-        max_examples=int(LONG_RUN) if LONG_RUN else examples,
-        derandomize=not LONG_RUN,
-        database=None,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-    )
-
-
-def _data_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmData:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmData in /proc/self/status")
-
-
-@pytest.fixture(autouse=True)
-def _memory_budget() -> Iterator[None]:
-    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    resource.setrlimit(resource.RLIMIT_DATA, (_data_bytes() + MEMORY_BUDGET, hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,11 @@ from __future__ import annotations
 import faulthandler
 import io
 import json
-import os
-import resource
 import struct
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from fuzzing import CPU_BUDGET_S, fuzz_settings, memory_budget  # noqa: F401 (autouse)
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from test_hostile_weights import keras_archive, keras_config, tiny, write_all_formats
 
@@ -43,18 +42,9 @@ from xgraph.init import random_weights
 from xgraph.weights.canonical import expected_shapes
 from xgraph.weights.formats import read_weights
 
-LONG_RUN = os.environ.get("XGRAPH_FUZZ_EXAMPLES")
-CPU_BUDGET_S = 2.0
-MEMORY_BUDGET = 500 << 20
 HANG_S = 120
 
-FUZZ = settings(
-    max_examples=int(LONG_RUN) if LONG_RUN else 150,
-    derandomize=not LONG_RUN,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+FUZZ = fuzz_settings(150, [HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 SUFFIXES = {
     "safetensors": ".safetensors",
@@ -82,22 +72,6 @@ class Fixture:
 @pytest.fixture(scope="module")
 def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Fixture:
     return Fixture(tmp_path_factory.mktemp("fuzz"))
-
-
-def _data_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmData:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmData in /proc/self/status")
-
-
-@pytest.fixture(autouse=True)
-def _memory_budget() -> Iterator[None]:
-    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    resource.setrlimit(resource.RLIMIT_DATA, (_data_bytes() + MEMORY_BUDGET, hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
 
 
 def read_clean(path: Path, analysed: AnalysedGraph) -> None:

@@ -9,6 +9,7 @@ from torch import nn
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
+from xgraph_torch.names import reserved_reason
 
 
 class GraphModule(nn.Module):
@@ -28,15 +29,9 @@ class GraphModule(nn.Module):
     ) -> None:
         super().__init__()
         for name, module in modules.items():
-            if hasattr(nn.Module, name) or name in (
-                "steps",
-                "input_names",
-                "output_names",
-                "channels_last",
-            ):
-                raise SpecError(
-                    f"node name '{name}' clashes with an nn.Module attribute; rename it"
-                )
+            # validate refuses these first (xgraph_torch.names); this guards direct callers.
+            if (reason := reserved_reason(name)) is not None:
+                raise SpecError(f"node name '{name}' cannot name a torch layer: {reason}")
             self.add_module(name, module)
         self.steps = tuple(steps)
         self.input_names = tuple(inputs)
