@@ -14,6 +14,7 @@ from xgraph.ops.base import Shape
 from xgraph.passes.check import check_graph
 from xgraph.passes.counts import NodeCounts, count_nodes
 from xgraph.passes.shapes import infer_shapes
+from xgraph.training.recipe import DEFAULT_RECIPE, TrainingRecipe
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class AnalysedGraph:
     shapes: dict[str, Shape]
     counts: dict[str, NodeCounts]
     params: dict[str, Any] = field(default_factory=dict)
+    # How `xgraph train` trains it: the spec's `training:` section, with defaults.
+    training: TrainingRecipe = DEFAULT_RECIPE
 
     @property
     def name(self) -> str:
@@ -60,15 +63,20 @@ class AnalysedGraph:
             {name: self.shapes[name] for name in kept},
             {name: self.counts[name] for name in kept},
             dict(self.params),
+            self.training,
         )
 
 
 def analyse(
-    graph: Graph, params: dict[str, Any] | None = None, budgets: Budgets | None = None
+    graph: Graph,
+    params: dict[str, Any] | None = None,
+    budgets: Budgets | None = None,
+    training: TrainingRecipe = DEFAULT_RECIPE,
 ) -> AnalysedGraph:
     """Check the graph's structure, then infer shapes and count parameters and MACs (and
     refuse weights beyond the budgets)."""
     budgets = active_budgets(budgets)
     check_graph(graph)
     shapes = infer_shapes(graph, budgets)
-    return AnalysedGraph(graph, shapes, count_nodes(graph, shapes, budgets), dict(params or {}))
+    counts = count_nodes(graph, shapes, budgets)
+    return AnalysedGraph(graph, shapes, counts, dict(params or {}), training)

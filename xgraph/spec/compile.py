@@ -17,6 +17,7 @@ from xgraph.spec.expand import Expansion, RawNode, expand
 from xgraph.spec.model import SPEC_VERSION, Spec
 from xgraph.spec.params import Override
 from xgraph.spec.source import Source, SourceMap
+from xgraph.training.section import compile_training, is_training_override
 
 
 def validate_structure(source: Source) -> Spec:
@@ -152,11 +153,14 @@ def compile_source(
 
         source = resolve_extends(source, budgets)
     spec = validate_structure(source)
-    expansion = expand(spec, source.where, list(overrides), budgets)
+    training_overrides = [o for o in overrides if is_training_override(o)]
+    graph_overrides = [o for o in overrides if not is_training_override(o)]
+    expansion = expand(spec, source.where, graph_overrides, budgets)
+    recipe = compile_training(expansion.training, source.where, training_overrides)
     check_names(expansion)
     checked: dict[Hashable, Any] = {}
     nodes = [checked_node(raw, source.where, checked) for raw in expansion.nodes]
     inputs = tuple(node.name for node in nodes if node.op == "input")
     outputs = tuple(ref for ref, _ in expansion.outputs)
     graph = Graph(expansion.name, nodes, inputs, outputs, expansion.initializer)
-    return analyse(graph, expansion.params, budgets)
+    return analyse(graph, expansion.params, budgets, recipe)

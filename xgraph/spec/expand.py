@@ -48,6 +48,7 @@ class Expansion:
     nodes: list[RawNode]
     outputs: list[tuple[str, Location]]
     initializer: str
+    training: dict[str, Any] | None = None  # `${...}` resolved; checked by xgraph.training
 
 
 class _Context(NamedTuple):
@@ -425,4 +426,10 @@ def expand(
             expander.charge(1, ("outputs", i))
             name = expander.resolve_name(ref, params, ("outputs", i))
             outputs.append((name, where.value(("outputs", i))))
-    return Expansion(spec.name, params, expander.nodes, outputs, spec.initializer)
+    training = None
+    if spec.training is not None:
+        training = {
+            key: expander.resolve(value, params, ("training", key))
+            for key, value in spec.training.items()
+        }
+    return Expansion(spec.name, params, expander.nodes, outputs, spec.initializer, training)

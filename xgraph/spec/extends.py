@@ -9,6 +9,7 @@ What an extending file may say (docs/spec.md, "Variants: extends"):
 
 - `name`, `description`, `initializer`, `inputs`, `outputs`, `nodes`: replace the base's;
 - `params`: per parameter, new declarations, or keys merged into an inherited one;
+- `training`: merged setting by setting (xgraph.training.section);
 - `blocks`: per block, a whole new block (it gives `nodes`), or edits of an inherited one;
 - `override`, `remove`, `replace`, `insert`: edits of the inherited `nodes`, by name
   (also allowed inside an edited block, on the block's nodes).
@@ -85,6 +86,7 @@ class Extension(NodeEdits):
     blocks: dict[str, BlockExtension] = Field(default_factory=dict)
     nodes: Items | None = None
     outputs: Items | None = None
+    training: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,7 @@ class _Merge:
             if key in given:
                 self.set((key,), (key,))
         self.params(("params",), ("params",))
+        self.training()
         for name in extension.blocks:
             self.block(name)
         self.edit(("nodes",), (), "the inherited 'nodes'")
@@ -234,6 +237,23 @@ class _Merge:
                 self.merge_mapping((*path, name), (*ext_path, name))
             else:
                 self.set((*path, name), (*ext_path, name))
+
+    def training(self) -> None:
+        """`training` merges setting by setting; the optimizer's or schedule's own settings
+        merge too while it keeps its name, and are replaced with it when it names another."""
+        given = self.ext.data.get("training")
+        inherited = self.data.get("training")
+        if not isinstance(given, dict) or not isinstance(inherited, dict):
+            if given is not None:
+                self.set(("training",), ("training",))
+            return
+        for key, value in given.items():
+            base = inherited.get(key)
+            same = isinstance(value, dict) and isinstance(base, dict)
+            if same and value.get("name", base.get("name")) == base.get("name"):
+                self.merge_mapping(("training", key), ("training", key))
+            else:
+                self.set(("training", key), ("training", key))
 
     def block(self, name: str) -> None:
         ext_path: PathKey = ("blocks", name)

@@ -116,3 +116,8 @@ class Spec(Strict):
         DEFAULT_INITIALIZER,
         description="Kernel initialiser of both backends (biases 0, BN gamma 1, beta 0).",
     )
+    training: dict[str, Any] | None = Field(
+        None,
+        description="How `xgraph train` trains the model (xgraph.training.recipe); values may "
+        "hold `${...}` expressions over the params.",
+    )

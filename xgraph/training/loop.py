@@ -1,0 +1,260 @@
+"""The training loop, the same for every backend: data in numpy, one `Trainer` per process.
+
+Data-parallel runs start one process per replica (xgraph.training.launch, or torchrun, or a
+TF_CONFIG cluster); every process runs this loop over the same global batches and trains on its
+share of each, and the engine exchanges the gradients. Only the chief (rank 0) writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.errors import SpecError
+from xgraph.init import Weights, initial_weights
+from xgraph.training.checkpoint import Position, load_checkpoint, save_checkpoint
+from xgraph.training.data import DataError, ImageLoader, epoch_batches, scan_image_folder, split
+from xgraph.training.progress import Progress, Throughput, append_metrics
+from xgraph.training.replicas import Replicas
+from xgraph.training.schedule import learning_rate
+from xgraph.training.trainer import StepMetrics, Trainer
+
+METRICS = "metrics.jsonl"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What `xgraph train` was asked besides the spec and its recipe."""
+
+    data: Path
+    out: Path
+    backend: str
+    resume: bool = False
+    checkpoint_every: int = 0  # steps between checkpoints within an epoch; 0: at epoch ends
+    sync_batch_norm: bool = False
+    weights: Path | None = None  # start from these instead of the initialisation
+
+
+@dataclass
+class RunResult:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    weights: Weights = field(default_factory=dict)
+    model_path: Path | None = None
+    weights_path: Path | None = None
+    interrupted: bool = False
+    checkpoint: Path | None = None  # the newest complete one
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C: the run stopped; `checkpoint` is the newest complete checkpoint (or None)."""
+
+    def __init__(self, checkpoint: Path | None, step: int) -> None:
+        super().__init__(f"interrupted at step {step}")
+        self.checkpoint = checkpoint
+        self.step = step
+
+
+def _check_classes(analysed: AnalysedGraph, classes: int, data: Path) -> None:
+    output = analysed.graph.outputs[0]
+    shape = analysed.shapes[output]
+    if len(shape) != 1 or shape[0] != classes:
+        hint = f"--set classes={classes}" if "classes" in analysed.params else None
+        raise DataError(
+            data,
+            f"{classes} class folders, but the model '{analysed.name}' gives output "
+            f"'{output}' of shape {tuple(shape)}: training needs one score per class",
+            hint=hint,
+        )
+
+
+def _rewrite_metrics(path: Path, epochs_done: int) -> list[dict[str, Any]]:
+    """The metrics of the epochs a resumed run keeps; lines of later epochs (written after
+    the checkpoint it resumes from) are dropped, to be written again."""
+    if not path.exists():
+        return []
+    kept = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    kept = [record for record in kept if record.get("epoch", 0) <= epochs_done]
+    path.write_text("".join(json.dumps(record) + "\n" for record in kept))
+    return kept
+
+
+def _evaluate(
+    trainer: Trainer,
+    loader: ImageLoader,
+    labels: np.ndarray,
+    indices: np.ndarray,
+    batch_size: int,
+    replicas: Replicas,
+) -> StepMetrics:
+    loss_sum, correct, count = 0.0, 0, 0
+    for batch in epoch_batches(indices, batch_size, 0, 0, drop_last=False, shuffle=False):
+        share = batch[replicas.share(len(batch))]
+        metrics = trainer.evaluate(loader.load(share), labels[share])
+        loss_sum, correct, count = (
+            loss_sum + metrics.loss_sum,
+            correct + metrics.correct,
+            count + metrics.count,
+        )
+    return StepMetrics(loss_sum, correct, count)
+
+
+def train(
+    analysed: AnalysedGraph,
+    config: RunConfig,
+    replicas: Replicas | None = None,
+    stream: TextIO | None = None,
+) -> RunResult:
+    """Train `analysed` by its recipe on the image folder `config.data`, writing checkpoints,
+    metrics and finally the model (as `xgraph build` writes it) into `config.out`."""
+    from xgraph.backend import load_backend
+
+    replicas = replicas or Replicas()
+    recipe = analysed.training
+    backend = load_backend(config.backend)
+    if not hasattr(backend, "trainer"):
+        raise SpecError(f"the {config.backend} backend does not train (torch and keras do)")
+    folder = scan_image_folder(config.data)
+    _check_classes(analysed, len(folder.classes), config.data)
+    if recipe.batch_size % replicas.world_size:
+        raise SpecError(
+            f"the batch of {recipe.batch_size} does not split evenly over "
+            f"{replicas.world_size} processes",
+            hint="choose a batch size that is a multiple of the number of processes",
+        )
+    train_indices, validation_indices = split(folder, recipe.validation_split, recipe.seed)
+    steps_per_epoch = len(train_indices) // recipe.batch_size
+    if steps_per_epoch == 0:
+        raise DataError(
+            config.data,
+            f"{len(train_indices)} training images make no whole batch of {recipe.batch_size}",
+            hint="a smaller --batch",
+        )
+    loader = ImageLoader(folder, analysed.input_shapes()[0])
+    labels = np.asarray(folder.labels, dtype=np.int64)
+
+    position = Position(epoch=0, batch=0, step=0)
+    checkpoint = None
+    result = RunResult()
+    if config.resume:
+        checkpoint = load_checkpoint(config.out, analysed, config.backend)
+        weights = checkpoint.weights
+        position = checkpoint.position
+        result.checkpoint = checkpoint.folder
+    elif config.weights is not None:
+        from xgraph.weights.formats import read_weights
+
+        weights = read_weights(config.weights, analysed)
+    else:
+        weights = initial_weights(analysed, seed=recipe.seed)
+    trainer = backend.trainer(analysed, weights, recipe, replicas, config.sync_batch_norm)
+    if checkpoint is not None:
+        trainer.load_state(checkpoint.weights, checkpoint.optimizer_state)
+
+    metrics_path = config.out / METRICS
+    if replicas.is_chief:
+        config.out.mkdir(parents=True, exist_ok=True)
+        if config.resume:
+            result.records = _rewrite_metrics(metrics_path, position.epoch)
+        else:
+            metrics_path.unlink(missing_ok=True)
+    progress = Progress(recipe.epochs, steps_per_epoch, stream)
+
+    def save(at: Position) -> None:
+        if replicas.is_chief:
+            result.checkpoint = save_checkpoint(
+                config.out,
+                analysed,
+                config.backend,
+                at,
+                trainer.weights(),
+                trainer.optimizer_state(),
+            )
+
+    step = position.step
+    try:
+        for epoch in range(position.epoch, recipe.epochs):
+            resumed = epoch == position.epoch
+            done = position.batch if resumed else 0
+            totals = (
+                StepMetrics(position.loss_sum, position.correct, position.count)
+                if resumed
+                else StepMetrics(0.0, 0, 0)
+            )
+            clock = Throughput()
+            batches = epoch_batches(train_indices, recipe.batch_size, epoch, recipe.seed)
+            for index in range(done, steps_per_epoch):
+                batch = batches[index]
+                share = batch[replicas.share(len(batch))]
+                rate = learning_rate(recipe, step, steps_per_epoch)
+                metrics = trainer.train_step(loader.load(share), labels[share], rate, step)
+                step += 1
+                clock.add(metrics.count)
+                totals = StepMetrics(
+                    totals.loss_sum + metrics.loss_sum,
+                    totals.correct + metrics.correct,
+                    totals.count + metrics.count,
+                )
+                progress.step(epoch, index + 1, totals.loss, totals.accuracy, clock.rate)
+                every = config.checkpoint_every
+                if every and step % every == 0 and index + 1 < steps_per_epoch:
+                    save(Position(epoch, index + 1, step, *_sums(totals)))
+            validation = (
+                _evaluate(
+                    trainer, loader, labels, validation_indices, recipe.batch_size, replicas
+                )
+                if len(validation_indices)
+                else None
+            )
+            record = {
+                "epoch": epoch + 1,
+                "step": step,
+                "learning_rate": learning_rate(recipe, step - 1, steps_per_epoch),
+                "loss": totals.loss,
+                "accuracy": totals.accuracy,
+                "val_loss": validation.loss if validation else None,
+                "val_accuracy": validation.accuracy if validation else None,
+                "images_per_second": clock.rate,
+                "seconds": clock.seconds,
+            }
+            if not all(math.isfinite(v) for v in (totals.loss,)):
+                raise SpecError(
+                    f"the loss became {totals.loss} in epoch {epoch + 1}",
+                    hint="a smaller learning rate (--set training.optimizer.learning_rate=...)",
+                )
+            result.records.append(record)
+            if replicas.is_chief:
+                progress.epoch(record)
+                append_metrics(metrics_path, record)
+            save(Position(epoch + 1, 0, step))
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(result.checkpoint, step) from None
+
+    result.weights = trainer.weights()
+    if replicas.is_chief:
+        result.weights_path, result.model_path = _export(
+            analysed, backend, result.weights, config.out
+        )
+    return result
+
+
+def _sums(metrics: StepMetrics) -> tuple[float, int, int]:
+    return metrics.loss_sum, metrics.correct, metrics.count
+
+
+def _export(
+    analysed: AnalysedGraph, backend: Any, weights: Weights, out: Path
+) -> tuple[Path, Path]:
+    """The trained model as `xgraph build` writes it, and its canonical weights."""
+    from xgraph.weights.canonical import write_canonical
+
+    weights_path = out / f"{analysed.name}.safetensors"
+    write_canonical(weights_path, analysed, weights)
+    model_path = out / f"{analysed.name}{backend.file_suffix}"
+    backend.save(backend.build(analysed, weights), analysed, model_path)
+    return weights_path, model_path

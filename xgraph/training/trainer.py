@@ -1,0 +1,125 @@
+"""What a backend's trainer does, and the facts about a graph that every trainer shares.
+
+The loop (xgraph.training.loop) is framework-free: it hands a trainer numpy batches, the step's
+learning rate and the step number; the trainer runs its framework's forward, backward and
+optimizer, and its engine's gradient exchange when data-parallel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from xgraph.analysis import AnalysedGraph
+from xgraph.graph import Graph, Node
+from xgraph.init import Weights, weight_key
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """Sums over a whole global batch (every replica's share): the loss summed over its
+    examples (cross-entropy plus the L2 term once per example, so `loss / count` is the
+    batch's loss as Keras reports it), the examples classified right, and how many there were."""
+
+    loss_sum: float
+    correct: int
+    count: int
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.count if self.count else 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.count if self.count else 0.0
+
+
+class Trainer(Protocol):
+    """One process's part of a training run (`Backend.trainer` makes one)."""
+
+    # The framework's model of the whole spec (softmax included), for export after training.
+    model: Any
+
+    def train_step(
+        self, images: np.ndarray, labels: np.ndarray, learning_rate: float, step: int
+    ) -> StepMetrics:
+        """One optimizer step. `images` (N, H, W, C) float32 and `labels` (N,) int64 are this
+        replica's share of the global batch; the loss is the mean over the global batch.
+        `step` (from 0, counted over the whole run) seeds the step's dropout masks."""
+        ...
+
+    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> StepMetrics:
+        """Inference-mode loss and accuracy of this replica's share (possibly empty), summed
+        over all replicas; nothing changes."""
+        ...
+
+    def weights(self) -> Weights:
+        """The model's weights, canonical (BatchNorm statistics included)."""
+        ...
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """Everything the optimizer carries from step to step, as named arrays."""
+        ...
+
+    def load_state(self, weights: Weights, optimizer_state: Mapping[str, np.ndarray]) -> None:
+        """Continue from a checkpoint: weights and the optimizer's state."""
+        ...
+
+
+@dataclass(frozen=True)
+class TrainingGraph:
+    """The graph a trainer differentiates: the spec's graph ending in logits where the spec
+    ends in a softmax, so the loss is computed from logits (as both engines do most exactly)."""
+
+    analysed: AnalysedGraph
+    from_logits: bool
+
+
+def _is_softmax(node: Node) -> bool:
+    return getattr(node.attrs, "activation", None) == "softmax"
+
+
+def training_graph(analysed: AnalysedGraph) -> TrainingGraph:
+    """The spec's graph with its single output's softmax dropped: an `activation` node is left
+    out, a layer's own `activation: softmax` becomes linear. Weights are unchanged."""
+    graph = analysed.graph
+    if len(graph.outputs) != 1:
+        raise ValueError(
+            f"training needs a model with one output; '{graph.name}' has {len(graph.outputs)}"
+        )
+    output = graph[graph.outputs[0]]
+    if not _is_softmax(output):
+        return TrainingGraph(analysed, from_logits=False)
+    if output.op == "activation":
+        return TrainingGraph(analysed.with_outputs(output.inputs), from_logits=True)
+    linear = Node(
+        name=output.name,
+        op=output.op,
+        attrs=output.attrs.model_copy(update={"activation": "linear"}),
+        inputs=output.inputs,
+        location=output.location,
+        block=output.block,
+        attr_locations=output.attr_locations,
+    )
+    nodes = [linear if node.name == output.name else node for node in graph.nodes]
+    relinked = Graph(graph.name, nodes, graph.inputs, graph.outputs, graph.initializer)
+    return TrainingGraph(
+        dataclasses.replace(analysed, graph=relinked),
+        from_logits=True,
+    )
+
+
+def regularized_keys(analysed: AnalysedGraph) -> list[str]:
+    """The weights L2 weight decay (and AdamW's decoupled decay) applies to: the kernels,
+    the tensors an op draws from the kernel initialiser, as Keras's `kernel_regularizer`,
+    `depthwise_regularizer` and `pointwise_regularizer` do. Biases and BatchNorm are left out."""
+    return [
+        weight_key(node.name, param.name)
+        for node in analysed.graph.nodes
+        for param in analysed.counts[node.name].params
+        if param.trainable and param.init == "kernel"
+    ]
