@@ -85,7 +85,7 @@ class TorchBackend:
                 analysed.counts[node.name].params, self.slots(analysed, node), strict=True
             ):
                 value = self._tensor(model, node.name, slot.attribute).detach().cpu().numpy()
-                weights[key] = np.ascontiguousarray(slot.from_torch(value, param.shape))
+                weights[key] = np.array(slot.from_torch(value, param.shape), order="C")  # a copy
         return weights
 
     def node_param_counts(
@@ -128,6 +128,13 @@ class TorchBackend:
         dynamic = {"inputs": tuple({0: batch} for _ in example)}
         contiguous = copy.deepcopy(model).to(memory_format=torch.contiguous_format).eval()
         return torch.export.export(contiguous, example, dynamic_shapes=dynamic)
+
+    def trainer(self, analysed: AnalysedGraph, weights: Weights, *args, **kwargs):
+        """A Trainer for `xgraph train` (xgraph_torch.training.make_trainer's arguments),
+        imported only when training: it brings in torch.distributed."""
+        from xgraph_torch.training import make_trainer
+
+        return make_trainer(analysed, weights, *args, **kwargs)
 
     def save(self, model: GraphModule, analysed: AnalysedGraph, path: Path) -> None:
         if path.suffix != ".pt2":

@@ -74,7 +74,7 @@ def save_checkpoint(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     write_canonical(partial / "weights.safetensors", analysed, weights)
-    state = {key: np.ascontiguousarray(value) for key, value in optimizer_state.items()}
+    state = {key: np.array(value, order="C") for key, value in optimizer_state.items()}  # 0-d kept
     save_file(state, str(partial / "optimizer.safetensors"), metadata={"backend": backend})
     record = {
         "format": _FORMAT,

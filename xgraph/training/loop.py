@@ -11,14 +11,20 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import numpy as np
 
 from xgraph.analysis import AnalysedGraph
+from xgraph.backend import TrainableBackend, load_backend
 from xgraph.errors import SpecError
 from xgraph.init import Weights, initial_weights
-from xgraph.training.checkpoint import Position, load_checkpoint, save_checkpoint
+from xgraph.training.checkpoint import (
+    Position,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from xgraph.training.data import DataError, ImageLoader, epoch_batches, scan_image_folder, split
 from xgraph.training.progress import Progress, Throughput, append_metrics
 from xgraph.training.replicas import Replicas
@@ -112,13 +118,12 @@ def train(
 ) -> RunResult:
     """Train `analysed` by its recipe on the image folder `config.data`, writing checkpoints,
     metrics and finally the model (as `xgraph build` writes it) into `config.out`."""
-    from xgraph.backend import load_backend
-
     replicas = replicas or Replicas()
     recipe = analysed.training
-    backend = load_backend(config.backend)
-    if not hasattr(backend, "trainer"):
+    loaded = load_backend(config.backend)
+    if not hasattr(loaded, "trainer"):
         raise SpecError(f"the {config.backend} backend does not train (torch and keras do)")
+    backend = cast(TrainableBackend, loaded)
     folder = scan_image_folder(config.data)
     _check_classes(analysed, len(folder.classes), config.data)
     if recipe.batch_size % replicas.world_size:
@@ -138,6 +143,13 @@ def train(
     loader = ImageLoader(folder, analysed.input_shapes()[0])
     labels = np.asarray(folder.labels, dtype=np.int64)
 
+    if not config.resume and latest_checkpoint(config.out) is not None:
+        raise DataError(
+            config.out,
+            f"already holds a training run (its newest checkpoint: "
+            f"{latest_checkpoint(config.out)})",
+            hint="continue it with --resume, or give another --out",
+        )
     position = Position(epoch=0, batch=0, step=0)
     checkpoint = None
     result = RunResult()
@@ -205,9 +217,7 @@ def train(
                 if every and step % every == 0 and index + 1 < steps_per_epoch:
                     save(Position(epoch, index + 1, step, *_sums(totals)))
             validation = (
-                _evaluate(
-                    trainer, loader, labels, validation_indices, recipe.batch_size, replicas
-                )
+                _evaluate(trainer, loader, labels, validation_indices, recipe.batch_size, replicas)
                 if len(validation_indices)
                 else None
             )

@@ -37,8 +37,7 @@ class Progress:
         validation = ""
         if record.get("val_loss") is not None:
             validation = (
-                f" | validation loss {record['val_loss']:.4f} "
-                f"accuracy {record['val_accuracy']:.4f}"
+                f" | validation loss {record['val_loss']:.4f} accuracy {record['val_accuracy']:.4f}"
             )
         self.stream.write(
             f"epoch {record['epoch']}/{self.epochs}: loss {record['loss']:.4f} "

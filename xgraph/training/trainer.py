@@ -72,8 +72,10 @@ class Trainer(Protocol):
 
 @dataclass(frozen=True)
 class TrainingGraph:
-    """The graph a trainer differentiates: the spec's graph ending in logits where the spec
-    ends in a softmax, so the loss is computed from logits (as both engines do most exactly)."""
+    """The graph a trainer differentiates: the spec's graph ending in logits, its softmax
+    left out, so the loss is computed from logits (as both engines do most exactly). A linear
+    head's outputs are logits too; a head with another activation (sigmoid, say) gives
+    probabilities, renormalised by the loss as Keras's categorical cross-entropy does."""
 
     analysed: AnalysedGraph
     from_logits: bool
@@ -92,8 +94,9 @@ def training_graph(analysed: AnalysedGraph) -> TrainingGraph:
             f"training needs a model with one output; '{graph.name}' has {len(graph.outputs)}"
         )
     output = graph[graph.outputs[0]]
-    if not _is_softmax(output):
-        return TrainingGraph(analysed, from_logits=False)
+    if not _is_softmax(output):  # a linear head gives logits; any other, probabilities (Keras)
+        linear = getattr(output.attrs, "activation", "linear") == "linear"
+        return TrainingGraph(analysed, from_logits=linear)
     if output.op == "activation":
         return TrainingGraph(analysed.with_outputs(output.inputs), from_logits=True)
     linear = Node(
