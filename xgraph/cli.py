@@ -259,11 +259,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.backend not in ("torch", "keras"):
         raise SpecError(f"--backend {args.backend}: training runs in torch or keras")
-    if args.nproc > 1 and not is_launched_replica():
-        return run_local(args.nproc, args.backend, _without_nproc(_ARGV))
     from xgraph.api import load
-    from xgraph.training.loop import RunConfig, TrainingInterrupted, train
-    from xgraph.training.replicas import from_environment
+    from xgraph.training.loop import RunConfig, TrainingInterrupted, check_replicas, train
+    from xgraph.training.replicas import Replicas, from_environment
 
     analysed = load(args.spec, args.overrides)
     changes = {"epochs": args.epochs, "batch_size": args.train_batch}
@@ -272,6 +270,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         analysed = dataclasses.replace(
             analysed, training=analysed.training.model_copy(update=changes)
         )
+    if args.nproc > 1 and not is_launched_replica():  # said once, before any process starts
+        check_replicas(analysed, Replicas(0, args.nproc))
+        return run_local(args.nproc, args.backend, _without_nproc(_ARGV))
     out = Path(args.out) if args.out else Path("runs") / f"{analysed.name}-{args.backend}"
     config = RunConfig(
         data=Path(args.data),
@@ -603,7 +604,7 @@ def make_parser() -> argparse.ArgumentParser:
         "train the spec's model on an image folder",
         """
         Trains by the spec's 'training:' recipe (optimizer, schedule, L2 weight decay, label
-        smoothing, batch size, epochs: docs/spec.md, 'Training'), changed with --set
+        smoothing, batch size, epochs: docs/training.md), changed with --set
         training.KEY=VALUE, on DIR/CLASS/IMAGE files decoded with Pillow and resized to the
         spec's input. A share of each class is held out for validation. OUT receives a
         checkpoint at each epoch's end (canonical weights.safetensors, the optimizer's state,

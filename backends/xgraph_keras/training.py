@@ -192,10 +192,10 @@ class KerasTrainer:
         return self._backend.get_weights(self._model, self._analysed)
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
-        return {variable.path: np.array(variable.numpy()) for variable in self._optimizer.variables}
+        return {_state_key(v): np.array(v.numpy()) for v in self._optimizer.variables}
 
     def load_state(self, weights: Weights, optimizer_state: Mapping[str, np.ndarray]) -> None:
-        variables = {variable.path: variable for variable in self._optimizer.variables}
+        variables = {_state_key(variable): variable for variable in self._optimizer.variables}
         if set(variables) != set(optimizer_state):
             missing = sorted(set(variables) - set(optimizer_state))
             unknown = sorted(set(optimizer_state) - set(variables))
@@ -206,6 +206,13 @@ class KerasTrainer:
         self._backend.set_weights(self._model, self._analysed, weights)
         for path, variable in variables.items():
             variable.assign(np.asarray(optimizer_state[path]))
+
+
+def _state_key(variable: keras.Variable) -> str:
+    """An optimizer variable's name without the optimizer's own (`adam/iteration` ->
+    `iteration`): Keras numbers an optimizer's name when the process has made others, and
+    a checkpoint must resume in any process."""
+    return variable.path.split("/", 1)[-1]
 
 
 def _images(images: np.ndarray) -> tf.Tensor:

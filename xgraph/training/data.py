@@ -197,9 +197,9 @@ def _reason(error: Exception) -> str:
 
 def split(folder: ImageFolder, validation_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) image indices, each sorted: `validation_split` of every class
-    (rounded) held out, chosen at random from `seed` and the class alone, so adding a class
-    leaves the others' split unchanged. Every class keeps at least one training image; a
-    small class may have no validation image."""
+    (rounded) held out, chosen at random from `seed` and the class's label alone, so a class
+    added after the others (sorting last) leaves their split unchanged. Every class keeps at
+    least one training image; a small class may have no validation image."""
     if not 0 <= validation_split < 1:
         raise ValueError(f"validation_split must be in [0, 1), not {validation_split}")
     train, validation = [], []

@@ -66,6 +66,23 @@ class TrainingInterrupted(Exception):
         self.step = step
 
 
+def check_replicas(analysed: AnalysedGraph, replicas: Replicas) -> None:
+    """What a run needs of the model and the processes before it starts any: one output, and
+    a global batch that splits evenly."""
+    outputs = analysed.graph.outputs
+    if len(outputs) != 1:
+        raise SpecError(
+            f"training needs a model with one output; '{analysed.name}' has {len(outputs)} "
+            f"({', '.join(outputs)})"
+        )
+    batch = analysed.training.batch_size
+    if batch % replicas.world_size:
+        raise SpecError(
+            f"the batch of {batch} does not split evenly over {replicas.world_size} processes",
+            hint="choose a batch size that is a multiple of the number of processes",
+        )
+
+
 def _check_classes(analysed: AnalysedGraph, classes: int, data: Path) -> None:
     output = analysed.graph.outputs[0]
     shape = analysed.shapes[output]
@@ -124,14 +141,9 @@ def train(
     if not hasattr(loaded, "trainer"):
         raise SpecError(f"the {config.backend} backend does not train (torch and keras do)")
     backend = cast(TrainableBackend, loaded)
+    check_replicas(analysed, replicas)
     folder = scan_image_folder(config.data)
     _check_classes(analysed, len(folder.classes), config.data)
-    if recipe.batch_size % replicas.world_size:
-        raise SpecError(
-            f"the batch of {recipe.batch_size} does not split evenly over "
-            f"{replicas.world_size} processes",
-            hint="choose a batch size that is a multiple of the number of processes",
-        )
     train_indices, validation_indices = split(folder, recipe.validation_split, recipe.seed)
     steps_per_epoch = len(train_indices) // recipe.batch_size
     if steps_per_epoch == 0:
