@@ -192,7 +192,10 @@ class KerasTrainer:
         return self._backend.get_weights(self._model, self._analysed)
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
-        return {_state_key(v): np.array(v.numpy()) for v in self._optimizer.variables}
+        state = {_state_key(v): np.array(v.numpy()) for v in self._optimizer.variables}
+        if len(state) != len(self._optimizer.variables):
+            raise AssertionError("two optimizer variables share a name")
+        return state
 
     def load_state(self, weights: Weights, optimizer_state: Mapping[str, np.ndarray]) -> None:
         variables = {_state_key(variable): variable for variable in self._optimizer.variables}
@@ -209,10 +212,10 @@ class KerasTrainer:
 
 
 def _state_key(variable: keras.Variable) -> str:
-    """An optimizer variable's name without the optimizer's own (`adam/iteration` ->
-    `iteration`): Keras numbers an optimizer's name when the process has made others, and
-    a checkpoint must resume in any process."""
-    return variable.path.split("/", 1)[-1]
+    """An optimizer variable's own name (`iteration`, `conv_kernel_momentum`), not its path:
+    the path starts with the optimizer's name and the scopes around it, which Keras numbers
+    when the process has made others, and a checkpoint must resume in any process."""
+    return variable.name
 
 
 def _images(images: np.ndarray) -> tf.Tensor:

@@ -136,7 +136,9 @@ class TorchTrainer:
         self.replica: nn.Module = self.net  # what a training step calls: DDP's wrapper if any
         if replicas.distributed:
             join_process_group(replicas)
-            self.replica = DistributedDataParallel(self.net, broadcast_buffers=True)
+            # Buffers are synced from rank 0 at each forward: DDP's default (torch 2.13 calls
+            # the switch forward_sync_buffers; broadcast_buffers, its old name, is deprecated).
+            self.replica = DistributedDataParallel(self.net)
 
     def l2(self) -> torch.Tensor:
         """Keras's kernel_regularizer=L2(weight_decay): weight_decay * sum of squares."""
