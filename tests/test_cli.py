@@ -236,6 +236,26 @@ def test_schema_rejects_an_unknown_conv2d_attribute(
     assert [e.json_path for e in errors] == ["$.nodes[0]"]
 
 
+@pytest.mark.parametrize(
+    ("training", "valid"),
+    [
+        ({"optimizer": {"name": "adam", "learning_rate": "${lr}"}, "batch_size": 64}, True),
+        ({"optimizer": "rmsprop", "schedule": {"name": "cosine", "alpha": 0.1}}, True),
+        ({"optimizer": {"name": "sgd", "lerning_rate": 0.1}}, False),
+        ({"schedule": {"name": "step", "alpha": 0.1}}, False),
+        ({"optimizer": "adamm"}, False),
+        ({"bach_size": 8}, False),
+    ],
+)
+def test_schema_checks_the_training_section(
+    schema: dict[str, Any], xception_path: Path, training: dict[str, Any], valid: bool
+) -> None:
+    spec = yaml.safe_load(xception_path.read_text())
+    spec["training"] = training
+    errors = [e.json_path for e in jsonschema.Draft202012Validator(schema).iter_errors(spec)]
+    assert errors == ([] if valid else ["$.training"])
+
+
 def test_schema_describes_each_op(schema: dict[str, Any]) -> None:
     conv = schema["$defs"]["Node_conv2d"]
     assert conv["properties"]["op"]["const"] == "conv2d"

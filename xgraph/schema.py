@@ -10,6 +10,7 @@ from typing import Any
 
 from xgraph.ops import REGISTRY
 from xgraph.spec.model import NodeItem, Spec
+from xgraph.training.recipe import TrainingRecipe
 
 EXPRESSION_SCHEMA = {"type": "string", "pattern": r"^\s*\$\{.*\}\s*$"}
 
@@ -50,10 +51,36 @@ def _node_schema(op: str, defs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _training_schema(defs: dict[str, Any]) -> dict[str, Any]:
+    """The `training:` section: every setting of the recipe (xgraph.training.recipe), each
+    value possibly an expression; the optimizer and the schedule also as a bare name."""
+    recipe = TrainingRecipe.model_json_schema(ref_template="#/$defs/{model}")
+    for name, model in recipe.pop("$defs", {}).items():
+        model["properties"] = {
+            key: value if key == "name" else _allow_expressions(value)
+            for key, value in model["properties"].items()
+        }
+        defs[name] = model
+    properties = {}
+    for key, value in recipe["properties"].items():
+        if "oneOf" in value:  # optimizer, schedule: `optimizer: adam` is `{name: adam}`
+            names = sorted(value.get("discriminator", {}).get("mapping", {}))
+            value = {**value, "oneOf": [*value["oneOf"], {"enum": names}]}
+        properties[key] = _allow_expressions(value)
+    section = {
+        "type": "object",
+        "description": Spec.model_fields["training"].description,
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    return {"anyOf": [section, {"type": "null"}]}
+
+
 def spec_json_schema() -> dict[str, Any]:
     schema = Spec.model_json_schema(ref_template="#/$defs/{model}")
     defs = schema.setdefault("$defs", {})
     defs["Expression"] = EXPRESSION_SCHEMA
+    schema["properties"]["training"] = _training_schema(defs)
     node_refs = []
     for op in REGISTRY:
         if op == "input":

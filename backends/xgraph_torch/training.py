@@ -4,7 +4,7 @@ and DistributedDataParallel (gloo, CPU) when several processes train one model.
 Data-parallel facts this follows (torch 2.13):
 - Each replica's loss is its share's cross-entropy sum / the global count, times world_size,
   plus the L2 term: DDP averages gradients over replicas, which gives the global-batch mean.
-- BatchNorm is per replica: each normalises its own share. DDP's `broadcast_buffers` (on by
+- BatchNorm is per replica: each normalises its own share. DDP's buffer sync (on by
   default) copies rank 0's buffers (moving statistics) to every replica at the start of each
   training forward, so the statistics that survive are rank 0's chain: each step updates
   rank 0's from rank 0's share alone. Between steps the other ranks hold their own last
