@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from collections.abc import Callable
@@ -71,3 +72,13 @@ def dot_program() -> str:
     program = shutil.which("dot")
     assert program, "Graphviz's 'dot' is not on PATH: install graphviz (apt-get install graphviz)"
     return program
+
+
+def import_source(source: str, directory: Path, name: str) -> Any:
+    """Generated source written to a file and imported from there (tests of codegen)."""
+    path = directory / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -7,12 +7,12 @@ generated modules."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
+from conftest import import_source
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.backend import load_backend
@@ -256,15 +256,6 @@ def odd_spec(tmp_path: Path) -> Path:
     path = tmp_path / "odd.yaml"
     path.write_text("".join(lines))
     return path
-
-
-def import_source(source: str, directory: Path, name: str) -> Any:
-    path = directory / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_every_accepted_name_builds_in_every_backend_and_in_the_generated_code(

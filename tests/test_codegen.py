@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import importlib.util
 import io
 import os
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 from backend_cases import case_ids, one_op_spec
+from conftest import import_source
 
 from xgraph.api import load, loads
 from xgraph.codegen import class_name, generate, identifier
@@ -45,16 +45,6 @@ def generated(spec: Path, backend: str, overrides: tuple[str, ...] = ()) -> str:
     with contextlib.chdir(ROOT):
         analysed = load(relative_path(spec), overrides)
         return generate(analysed, backend, relative_path(spec), overrides)
-
-
-def import_source(source: str, directory: Path, name: str) -> Any:
-    """The generated source written to a file and imported from there."""
-    path = directory / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def code_lines(source: str) -> int:

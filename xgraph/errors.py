@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,17 @@ class Location:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class FileLocation(Location):
+    """A whole file rather than a place in it: errors about it read `PATH: error: ...`."""
+
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        return self.file
 
 
 class SpecError(Exception):
@@ -64,3 +76,24 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A hint naming the closest valid spelling, or None when nothing is close."""
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def printable_path(path: str | Path) -> str:
+    """A file name as it is when printable; escaped when it holds control characters, so that
+    an error message cannot rewrite the terminal."""
+    text = str(path)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+class FileError(SpecError):
+    """A SpecError about a whole file or folder (a weight file, an image folder, an output),
+    printed `PATH: error: message`: exit status 2, as for a spec."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        message: str,
+        hint: str | None = None,
+        notes: Iterable[str] = (),
+    ) -> None:
+        super().__init__(message, FileLocation(printable_path(path)), hint=hint, notes=notes)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xgraph.errors import Location, SpecError
+from xgraph.errors import FileError
 
 if TYPE_CHECKING:
     from xgraph.analysis import AnalysedGraph
@@ -35,17 +35,6 @@ _SPECIAL_FILES = (
     (stat.S_ISFIFO, "a named pipe"),
     (stat.S_ISSOCK, "a socket"),
 )
-
-
-@dataclass(frozen=True)
-class FileLocation(Location):
-    """A whole file rather than a place in it: errors about it read `PATH: error: ...`."""
-
-    line: int = 0
-    column: int = 0
-
-    def __str__(self) -> str:
-        return self.file
 
 
 @dataclass(frozen=True)
@@ -71,8 +60,8 @@ def spec_inputs(spec: str | Path, analysed: AnalysedGraph) -> list[tuple[str, st
     return [("the spec" if file == str(spec) else "a spec it extends", file) for file in files]
 
 
-def output_error(path: str | Path, message: str, hint: str | None = None) -> SpecError:
-    return SpecError(message, FileLocation(str(path)), hint=hint)
+def output_error(path: str | Path, message: str, hint: str | None = None) -> FileError:
+    return FileError(path, message, hint=hint)
 
 
 def check_output(

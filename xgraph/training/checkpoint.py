@@ -22,6 +22,7 @@ import numpy as np
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.init import Weights
+from xgraph.training.trainer import StepMetrics
 from xgraph.weights.canonical import expected_shapes, write_canonical
 from xgraph.weights.checks import WeightFileError
 from xgraph.weights.formats import read_weights
@@ -48,6 +49,15 @@ class Position:
     loss_sum: float = 0.0
     correct: int = 0
     count: int = 0
+
+    @classmethod
+    def within(cls, epoch: int, batch: int, step: int, totals: StepMetrics) -> Position:
+        """Mid-epoch, with the epoch's training metrics so far."""
+        return cls(epoch, batch, step, totals.loss_sum, totals.correct, totals.count)
+
+    @property
+    def totals(self) -> StepMetrics:
+        return StepMetrics(self.loss_sum, self.correct, self.count)
 
 
 @dataclass(frozen=True)

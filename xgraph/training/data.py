@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from xgraph.errors import SpecError
+from xgraph.errors import FileError
 from xgraph.weights.checks import limited_notes
 
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -35,26 +35,8 @@ _SPLIT_STREAM = 0
 _EPOCH_STREAM = 1
 
 
-class DataError(SpecError):
-    """A SpecError about the training data, printed `PATH: error: message` (exit status 2)."""
-
-    def __init__(
-        self,
-        path: str | Path,
-        message: str,
-        hint: str | None = None,
-        notes: Iterable[str] = (),
-    ) -> None:
-        super().__init__(message, hint=hint, notes=notes)
-        self.path = str(path)
-
-    def format(self) -> str:
-        return f"{_printable(self.path)}: {super().format()}"
-
-
-def _printable(text: str) -> str:
-    """A file name as it is when printable; escaped when it holds control characters."""
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+class DataError(FileError):
+    """The training data refused, printed `PATH: error: message` (exit status 2)."""
 
 
 @dataclass(frozen=True, eq=False)

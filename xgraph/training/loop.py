@@ -29,7 +29,7 @@ from xgraph.training.data import DataError, ImageLoader, epoch_batches, scan_ima
 from xgraph.training.progress import Progress, Throughput, append_metrics
 from xgraph.training.replicas import Replicas
 from xgraph.training.schedule import learning_rate
-from xgraph.training.trainer import StepMetrics, Trainer
+from xgraph.training.trainer import NO_METRICS, StepMetrics, Trainer
 
 METRICS = "metrics.jsonl"
 
@@ -115,16 +115,11 @@ def _evaluate(
     batch_size: int,
     replicas: Replicas,
 ) -> StepMetrics:
-    loss_sum, correct, count = 0.0, 0, 0
+    totals = NO_METRICS
     for batch in epoch_batches(indices, batch_size, 0, 0, drop_last=False, shuffle=False):
         share = batch[replicas.share(len(batch))]
-        metrics = trainer.evaluate(loader.load(share), labels[share])
-        loss_sum, correct, count = (
-            loss_sum + metrics.loss_sum,
-            correct + metrics.correct,
-            count + metrics.count,
-        )
-    return StepMetrics(loss_sum, correct, count)
+        totals += trainer.evaluate(loader.load(share), labels[share])
+    return totals
 
 
 def train(
@@ -155,11 +150,11 @@ def train(
     loader = ImageLoader(folder, analysed.input_shapes()[0])
     labels = np.asarray(folder.labels, dtype=np.int64)
 
-    if not config.resume and latest_checkpoint(config.out) is not None:
+    earlier = None if config.resume else latest_checkpoint(config.out)
+    if earlier is not None:
         raise DataError(
             config.out,
-            f"already holds a training run (its newest checkpoint: "
-            f"{latest_checkpoint(config.out)})",
+            f"already holds a training run (its newest checkpoint: {earlier})",
             hint="continue it with --resume, or give another --out",
         )
     position = Position(epoch=0, batch=0, step=0)
@@ -205,11 +200,7 @@ def train(
         for epoch in range(position.epoch, recipe.epochs):
             resumed = epoch == position.epoch
             done = position.batch if resumed else 0
-            totals = (
-                StepMetrics(position.loss_sum, position.correct, position.count)
-                if resumed
-                else StepMetrics(0.0, 0, 0)
-            )
+            totals = position.totals if resumed else NO_METRICS
             clock = Throughput()
             batches = epoch_batches(train_indices, recipe.batch_size, epoch, recipe.seed)
             for index in range(done, steps_per_epoch):
@@ -219,15 +210,16 @@ def train(
                 metrics = trainer.train_step(loader.load(share), labels[share], rate, step)
                 step += 1
                 clock.add(metrics.count)
-                totals = StepMetrics(
-                    totals.loss_sum + metrics.loss_sum,
-                    totals.correct + metrics.correct,
-                    totals.count + metrics.count,
-                )
+                totals += metrics
                 progress.step(epoch, index + 1, totals.loss, totals.accuracy, clock.rate)
                 every = config.checkpoint_every
                 if every and step % every == 0 and index + 1 < steps_per_epoch:
-                    save(Position(epoch, index + 1, step, *_sums(totals)))
+                    save(Position.within(epoch, index + 1, step, totals))
+            if not math.isfinite(totals.loss):
+                raise SpecError(
+                    f"the loss became {totals.loss} in epoch {epoch + 1}",
+                    hint="a smaller learning rate (--set training.optimizer.learning_rate=...)",
+                )
             validation = (
                 _evaluate(trainer, loader, labels, validation_indices, recipe.batch_size, replicas)
                 if len(validation_indices)
@@ -244,11 +236,6 @@ def train(
                 "images_per_second": clock.rate,
                 "seconds": clock.seconds,
             }
-            if not all(math.isfinite(v) for v in (totals.loss,)):
-                raise SpecError(
-                    f"the loss became {totals.loss} in epoch {epoch + 1}",
-                    hint="a smaller learning rate (--set training.optimizer.learning_rate=...)",
-                )
             result.records.append(record)
             if replicas.is_chief:
                 progress.epoch(record)
@@ -263,10 +250,6 @@ def train(
             analysed, backend, result.weights, config.out
         )
     return result
-
-
-def _sums(metrics: StepMetrics) -> tuple[float, int, int]:
-    return metrics.loss_sum, metrics.correct, metrics.count
 
 
 def _export(

@@ -9,7 +9,7 @@ torch's optimizers to these rules (xgraph_torch.training).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,6 +64,7 @@ class AdamW(_Strict):
 
 
 Optimizer = Annotated[SGD | RMSprop | Adam | AdamW, Field(discriminator="name")]
+OPTIMIZERS: tuple[type[_Strict], ...] = (SGD, RMSprop, Adam, AdamW)
 
 
 class Constant(_Strict):
@@ -93,6 +94,12 @@ class Cosine(_Strict):
 
 
 Schedule = Annotated[Constant | StepDecay | Cosine, Field(discriminator="name")]
+SCHEDULES: tuple[type[_Strict], ...] = (Constant, StepDecay, Cosine)
+
+
+def named(models: tuple[type[_Strict], ...]) -> dict[str, type[_Strict]]:
+    """Each model by the name a spec gives it (its `name` literal): `{"sgd": SGD, ...}`."""
+    return {get_args(model.model_fields["name"].annotation)[0]: model for model in models}
 
 
 class TrainingRecipe(_Strict):

@@ -8,39 +8,17 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from xgraph.errors import Location, SpecError, did_you_mean
 from xgraph.spec.diagnostics import spec_error_from_validation
 from xgraph.spec.params import Override
 from xgraph.spec.source import PathKey, SourceMap
-from xgraph.training.recipe import (
-    DEFAULT_RECIPE,
-    SGD,
-    Adam,
-    AdamW,
-    Constant,
-    Cosine,
-    RMSprop,
-    StepDecay,
-    TrainingRecipe,
-)
+from xgraph.training.recipe import DEFAULT_RECIPE, OPTIMIZERS, SCHEDULES, TrainingRecipe, named
 
 PREFIX = "training."
-_MODELS: dict[str, type[BaseModel]] = {
-    "sgd": SGD,
-    "rmsprop": RMSprop,
-    "adam": Adam,
-    "adamw": AdamW,
-    "constant": Constant,
-    "step": StepDecay,
-    "cosine": Cosine,
-}
 # Sections given as a mapping with a `name`; a bare name is short for `{name: NAME}`.
-_NAMED = {
-    "optimizer": ("sgd", "rmsprop", "adam", "adamw"),
-    "schedule": ("constant", "step", "cosine"),
-}
+_NAMED = {"optimizer": named(OPTIMIZERS), "schedule": named(SCHEDULES)}
 
 
 def is_training_override(override: Override) -> bool:
@@ -106,7 +84,7 @@ def _check_named(data: dict[str, Any], where: SourceMap) -> None:
             raise SpecError(
                 f"training: the {section} needs a 'name' ({', '.join(names)})",
                 where.value(path),
-                hint=f"for example: {section}: {{name: {names[0]}, ...}}",
+                hint=f"for example: {section}: {{name: {next(iter(names))}, ...}}",
             )
         if not isinstance(given, dict) or not isinstance(given.get("name"), str):
             continue
@@ -117,7 +95,7 @@ def _check_named(data: dict[str, Any], where: SourceMap) -> None:
                 where.value((*path, "name")),
                 hint=did_you_mean(name, names),
             )
-        fields = _MODELS[name].model_fields
+        fields = names[name].model_fields
         for key in given:
             if key not in fields:
                 raise SpecError(

@@ -29,6 +29,11 @@ class StepMetrics:
     correct: int
     count: int
 
+    def __add__(self, other: StepMetrics) -> StepMetrics:
+        return StepMetrics(
+            self.loss_sum + other.loss_sum, self.correct + other.correct, self.count + other.count
+        )
+
     @property
     def loss(self) -> float:
         return self.loss_sum / self.count if self.count else 0.0
@@ -36,6 +41,9 @@ class StepMetrics:
     @property
     def accuracy(self) -> float:
         return self.correct / self.count if self.count else 0.0
+
+
+NO_METRICS = StepMetrics(0.0, 0, 0)
 
 
 class Trainer(Protocol):

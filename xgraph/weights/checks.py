@@ -8,14 +8,14 @@ graph needs; the values are checked once they are canonical. Every refusal is a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xgraph.errors import SpecError
+from xgraph.errors import FileError
 from xgraph.init import Weights
 
 ACCEPT_OPTION = "--accept-bad-values"
@@ -37,22 +37,9 @@ MAX_NOTES = 8
 _LONGEST_NAME_SHOWN = 120
 
 
-class WeightFileError(SpecError):
-    """A SpecError about a weight file (or the weights given to a writer), printed
+class WeightFileError(FileError):
+    """A weight file (or the weights given to a writer) refused, printed
     `FILE: error: message` in every format, so a user sees which file to look at."""
-
-    def __init__(
-        self,
-        file: str | Path,
-        message: str,
-        hint: str | None = None,
-        notes: Iterable[str] = (),
-    ) -> None:
-        super().__init__(message, hint=hint, notes=notes)
-        self.file = str(file)
-
-    def format(self) -> str:
-        return f"{self.file}: {super().format()}"
 
 
 @dataclass(frozen=True)
