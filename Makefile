@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.xgraph-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint format benchmark clean
+.PHONY: demo test check lint format benchmark clean
 
 EXAMPLE_PLUGIN := examples/xgraph_example_ops
 
@@ -39,6 +39,13 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
+
+# The fast tier, for the edit loop: the linters and every test that imports no framework and
+# trains nothing (tests/conftest.py: the tables, and the guard that fails a test importing one).
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --fast-tier
 
 lint:
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .

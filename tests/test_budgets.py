@@ -2,9 +2,10 @@
 naming the limit, and every limit can be raised from the command line and the API.
 
 The hostile cases run in one child process under resource limits (500 MB of address space,
-and a CPU limit that stops a hang); each case's CPU time, plus the child's start-up, must
-stay within 2 s. These are the only time bounds of the file, and they measure CPU time,
-which other processes on a busy machine do not inflate.
+and a CPU limit that stops a hang). What bounds them is work: each must be refused at the
+limit it names, before doing what it asked. Time is only a ceiling against runaway work
+(CPU_CEILING_S, far above what any case takes, each test printing its slowest figure), so a
+slow or loaded machine passes and a missing budget, which costs minutes or hours, still fails.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import resource
 import subprocess
 import sys
 import textwrap
@@ -26,7 +28,9 @@ from xgraph.cli import main
 from xgraph.errors import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
-CPU_BUDGET_S = 2.0
+# CPU seconds for one case with the child's start-up: the slowest took 0.28 s (Intel Xeon,
+# 2026-12-03), and validating the 20,000-node spec 0.44 s as a whole command.
+CPU_CEILING_S = 10.0
 MEMORY_BUDGET = 500 << 20
 
 HEAD = """\
@@ -233,7 +237,7 @@ def run_in_one_child(folder: Path) -> dict[str, tuple[int | str, str, float]]:
         if case.text is not None:
             path.write_text(case.text, encoding="utf-8")
         commands.append((case.name, case.command(path)))
-    cap = int(len(CASES) * CPU_BUDGET_S) + 10  # stops a hang; each case is checked below
+    cap = int(3 * CPU_CEILING_S)  # stops a hang; all the cases take about 2 s together
     code = CHILD.replace("MEMORY", str(MEMORY_BUDGET)).replace("CPU_CAP", str(cap))
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -251,8 +255,8 @@ def run_in_one_child(folder: Path) -> dict[str, tuple[int | str, str, float]]:
 
 def problem(case: Case, code: int | str, err: str, cpu: float) -> str | None:
     """What is wrong with one case's outcome, or None."""
-    if cpu >= CPU_BUDGET_S:
-        return f"took {cpu:.2f} s of CPU"
+    if cpu >= CPU_CEILING_S:
+        return f"took {cpu:.2f} s of CPU, over the {CPU_CEILING_S:g} s ceiling"
     if "Traceback" in err or not isinstance(code, int):
         return f"ended in {code}: {err}"
     if case.limit is None and not case.message:
@@ -273,8 +277,10 @@ def problem(case: Case, code: int | str, err: str, cpu: float) -> str | None:
 
 def test_hostile_inputs_end_cleanly_within_the_budgets(tmp_path: Path) -> None:
     """Each case: exit status 2 and one located error naming its limit (or success, for
-    those within the budgets), no traceback, within the CPU and memory budgets."""
+    those within the budgets), no traceback, within the memory budget and the CPU ceiling."""
     results = run_in_one_child(tmp_path)
+    slowest = max(results, key=lambda name: results[name][2])
+    print(f"slowest case: {slowest}, {results[slowest][2]:.3f} s of CPU with start-up")
     problems = {case.name: found for case in CASES if (found := problem(case, *results[case.name]))}
     assert not problems, "\n".join(f"{name}: {found}" for name, found in problems.items())
 
@@ -287,21 +293,32 @@ def test_no_output_is_written_for_a_spec_over_budget(tmp_path: Path) -> None:
     assert not output.exists()
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children: the one just run, by difference."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def test_validate_at_the_node_limit_fits_the_budget_in_a_real_process(tmp_path: Path) -> None:
-    """The whole command, start-up included, under RLIMIT_CPU and RLIMIT_AS."""
+    """The whole command, start-up included, under RLIMIT_AS and a CPU ceiling (RLIMIT_CPU);
+    the CPU time it took is printed."""
     spec_path = tmp_path / "limit.yaml"
     spec_path.write_text(at_node_limit(DEFAULT_BUDGETS.nodes))
+    ceiling = int(CPU_CEILING_S)
     limits = (
         "import resource, runpy, sys;"
-        f"resource.setrlimit(resource.RLIMIT_CPU, ({int(CPU_BUDGET_S)}, {int(CPU_BUDGET_S)}));"
+        f"resource.setrlimit(resource.RLIMIT_CPU, ({ceiling}, {ceiling}));"
         f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_BUDGET}, {MEMORY_BUDGET}));"
         "sys.argv = ['xgraph', 'validate', sys.argv[1]];"
         "runpy.run_module('xgraph', run_name='__main__')"
     )
+    before = _children_cpu()
     done = subprocess.run(
-        [sys.executable, "-c", limits, str(spec_path)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", limits, str(spec_path)], capture_output=True, text=True, timeout=600
     )
-    assert (done.returncode, done.stderr) == (0, "")
+    spent = _children_cpu() - before
+    print(f"validate at the node limit: {spent:.3f} s of CPU with start-up")
+    assert (done.returncode, done.stderr) == (0, ""), f"after {spent:.2f} s of CPU"
     assert done.stdout.startswith(f"{spec_path}: ok ({DEFAULT_BUDGETS.nodes} nodes")
 
 

@@ -8,6 +8,7 @@ foreign files must be refused as a whole, with a report naming what is wrong.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ from xgraph.backend import load_backend
 from xgraph.errors import SpecError
 from xgraph.ops.windows import resolve_padding
 from xgraph.weights.formats import read_weights
+from xgraph_keras.rules.base import class_key
 
 if TYPE_CHECKING:
     from conftest import CliRunner
@@ -234,40 +236,51 @@ def test_numeric_parity_with_keras_weights(saved: Saved, run_cli: CliRunner) -> 
 # ---------------------------------------------------------------------------------------------
 # Keras 2 files: ':0' suffixes, automatic names numbered from 1
 
-AUTO_NAME = re.compile(r"^(?P<cls>input_layer|conv2d|batch_normalization|add)(_\d+)?$")
+# What Keras 2 called what Keras 3 calls otherwise: InputLayer's automatic names, and the
+# kernel of a DepthwiseConv2D.
 KERAS2_CLASS = {"input_layer": "input"}
+KERAS2_WEIGHT = {("DepthwiseConv2D", "kernel"): "depthwise_kernel"}
 
 
-def keras2_names(names: list[str]) -> dict[str, str]:
-    """Automatic names numbered from 1, as a fresh Keras 2 session numbered them:
-    `conv2d_7` (the first Conv2D of a model built after others) -> `conv2d_1`."""
+def legacy_classes(h5: h5py.File) -> dict[str, str]:
+    """Layer name -> class, from the model_config that Keras's `model.save("x.h5")` writes."""
+    config = json.loads(h5.attrs["model_config"])
+    return {layer["config"]["name"]: layer["class_name"] for layer in config["config"]["layers"]}
+
+
+def keras2_names(classes: dict[str, str]) -> dict[str, str]:
+    """Automatic names (a class in snake case, perhaps numbered) numbered from 1, as a fresh
+    Keras 2 session numbered them: `conv2d_7` (the first Conv2D of a model built after
+    others) -> `conv2d_1`; InputLayer's `input_layer_3` -> `input_1`."""
     counts: Counter[str] = Counter()
     renamed = {}
-    for name in names:
-        match = AUTO_NAME.match(name)
-        if not match:
+    for name, cls in classes.items():
+        key = class_key(cls)
+        if not re.fullmatch(rf"{key}(_\d+)?", name):
             renamed[name] = name
             continue
-        cls = KERAS2_CLASS.get(match["cls"], match["cls"])
-        counts[cls] += 1
-        renamed[name] = f"{cls}_{counts[cls]}"
+        key = KERAS2_CLASS.get(key, key)
+        counts[key] += 1
+        renamed[name] = f"{key}_{counts[key]}"
     return renamed
 
 
 def write_keras2_copy(legacy: Path, target: Path, at_root: bool) -> None:
-    """A legacy file as Keras 2 wrote it: byte-string attributes, renamed automatic layers,
-    weights named `<layer>/<weight>:0`; at the root like keras.applications' ImageNet files,
-    or under `model_weights` like `model.save`."""
+    """A Keras 3 legacy file as Keras 2 wrote it, without model_config: byte-string
+    attributes, renamed automatic layers, weights named `<layer>/<weight>:0` by Keras 2's
+    names; at the root like keras.applications' ImageNet files, or under `model_weights`."""
     with h5py.File(legacy, "r") as source, h5py.File(target, "w") as out:
         layers = source["model_weights"]
+        classes = legacy_classes(source)
         root = out if at_root else out.create_group("model_weights")
-        names = keras2_names([str(name) for name in layers.attrs["layer_names"]])
+        names = keras2_names({str(name): classes[name] for name in layers.attrs["layer_names"]})
         root.attrs["layer_names"] = np.array([new.encode() for new in names.values()])
         for name, new_name in names.items():
             group = root.create_group(new_name)
             weight_names = []
             for weight in layers[name].attrs["weight_names"]:
-                renamed = f"{new_name}/{weight.split('/', 1)[1]}:0"
+                short = weight.split("/", 1)[1]
+                renamed = f"{new_name}/{KERAS2_WEIGHT.get((classes[name], short), short)}:0"
                 group[renamed] = layers[name][weight][()]
                 weight_names.append(renamed.encode())
             group.attrs["weight_names"] = np.array(weight_names, dtype="S")
@@ -321,6 +334,175 @@ def test_automatic_names_are_not_matched_by_their_number(tmp_path: Path) -> None
     weights = read_weights(path, analysed)
     assert np.all(weights["conv2d/kernel"] == 1.0)
     assert np.all(weights["conv2d_1/kernel"] == 2.0)
+
+
+DEPTHWISE = """
+xgraph: 1
+name: depthwise
+inputs:
+  - {name: image, shape: [8, 8, 4]}
+nodes:
+  - {name: conv_dw, op: depthwise_conv2d, kernel_size: 3, padding: same, use_bias: false}
+"""
+
+
+def save_one_layer(path: Path, layer: Any) -> Any:
+    """A Keras model of one layer on DEPTHWISE's input, random weights, saved to `path`."""
+    keras = import_keras()
+    image = keras.Input((8, 8, 4), name="image")
+    model = keras.Model(image, layer(image))
+    randomise(model, seed=4)
+    model.save(path)
+    return model
+
+
+def test_keras3_legacy_depthwise_layer_is_read_by_its_recorded_class(tmp_path: Path) -> None:
+    """Keras 3 names a DepthwiseConv2D's kernel `kernel` in a legacy `.h5`, as a Conv2D's:
+    the class that the file's model_config records says which layer it is."""
+    keras = import_keras()
+    path = tmp_path / "depthwise.h5"
+    layer = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="conv_dw")
+    model = save_one_layer(path, layer)
+    with h5py.File(path, "r") as h5:
+        assert list(h5["model_weights/conv_dw"].attrs["weight_names"]) == ["conv_dw/kernel"]
+    weights = read_weights(path, loads(DEPTHWISE))
+    [kernel] = model.get_layer("conv_dw").get_weights()
+    assert np.array_equal(weights["conv_dw/depthwise_kernel"], kernel)
+
+
+def test_layer_of_another_class_names_both_classes(tmp_path: Path) -> None:
+    """A Conv2D whose kernel has a depthwise kernel's shape: the report names the classes,
+    not two equal shapes."""
+    keras = import_keras()
+    path = tmp_path / "conv.h5"
+    save_one_layer(path, keras.layers.Conv2D(1, 3, padding="same", use_bias=False, name="conv_dw"))
+    with pytest.raises(SpecError) as caught:
+        read_weights(path, loads(DEPTHWISE))
+    assert caught.value.message == (
+        "weights for node 'conv_dw' (depthwise_conv2d) do not fit: the node is a Keras "
+        "DepthwiseConv2D, the file's layer 'conv_dw' a Conv2D"
+    )
+
+
+# The largest string a legacy file for DEPTHWISE may hold (16 KB a layer, 72 layers, 1 MB).
+DEPTHWISE_MOST_CONFIG_BYTES = (16 << 10) * 72 + (1 << 20)
+
+
+def one_layer_config(class_name: str, sequential_2_0: bool = False) -> str:
+    """A model_config listing `conv_dw` as a `class_name`; as Keras 2.0 to 2.2 wrote a
+    Sequential's (a list of layers) or as later versions write every model's."""
+    layers = [{"class_name": class_name, "config": {"name": "conv_dw"}}]
+    if sequential_2_0:
+        return json.dumps({"class_name": "Sequential", "config": layers})
+    return json.dumps({"class_name": "Functional", "config": {"layers": layers}})
+
+
+def write_kernel_only_h5(path: Path, model_config: object | None = None) -> Path:
+    """DEPTHWISE's layer as Keras 2 files hold a Conv2D's kernel, `conv_dw/kernel:0`, and a
+    model_config if one is given (HDF5's newest format, so that a large one fits)."""
+    with h5py.File(path, "w", libver="latest") as h5:
+        if model_config is not None:
+            h5.attrs["model_config"] = model_config
+        h5.attrs["layer_names"] = np.array([b"image", b"conv_dw"])
+        h5.create_group("image").attrs["weight_names"] = np.array([], dtype="S")
+        group = h5.create_group("conv_dw")
+        group["conv_dw/kernel:0"] = np.ones((3, 3, 4, 1), np.float32)
+        group.attrs["weight_names"] = np.array([b"conv_dw/kernel:0"])
+    return path
+
+
+def test_layer_without_a_recorded_class_names_its_weights(tmp_path: Path) -> None:
+    """A legacy file without model_config (keras.applications' ImageNet files): the layer's
+    kind comes from its weights' names, and the report says so."""
+    path = write_kernel_only_h5(tmp_path / "no_config.h5")
+    with pytest.raises(SpecError) as caught:
+        read_weights(path, loads(DEPTHWISE))
+    assert caught.value.message == (
+        "weights for node 'conv_dw' (depthwise_conv2d) do not fit: the file records no class "
+        "for its layer 'conv_dw', whose weights (kernel) are a Conv2D's, not a "
+        "DepthwiseConv2D's (depthwise_kernel, bias)"
+    )
+
+
+@pytest.mark.parametrize("sequential_2_0", [False, True], ids=["functional", "sequential_2_0"])
+def test_recorded_class_places_weights_named_otherwise(
+    tmp_path: Path, sequential_2_0: bool
+) -> None:
+    """Keras 2's model.save writes model_config as a fixed-length byte string: its class
+    places a kernel that weight names alone take for a Conv2D's."""
+    config = np.bytes_(one_layer_config("DepthwiseConv2D", sequential_2_0).encode())
+    path = write_kernel_only_h5(tmp_path / "keras2.h5", config)
+    weights = read_weights(path, loads(DEPTHWISE))
+    assert np.all(weights["conv_dw/depthwise_kernel"] == 1.0)
+
+
+def test_fixed_length_model_config_beyond_the_bound_is_not_read(tmp_path: Path) -> None:
+    size = DEPTHWISE_MOST_CONFIG_BYTES + 1
+    path = write_kernel_only_h5(tmp_path / "long.h5", np.bytes_(b" " * size))
+    with pytest.raises(SpecError) as caught:
+        read_weights(path, loads(DEPTHWISE))
+    assert caught.value.message == (
+        f"attribute 'model_config' holds {size:,} bytes; the config of a model for this graph "
+        f"takes at most {DEPTHWISE_MOST_CONFIG_BYTES:,}"
+    )
+
+
+@pytest.fixture(scope="module")
+def depthwise_h5(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DEPTHWISE's layer saved by Keras 3 as a legacy `.h5`, with its model_config."""
+    keras = import_keras()
+    path = tmp_path_factory.mktemp("depthwise") / "depthwise.h5"
+    save_one_layer(
+        path, keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="conv_dw")
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("config", "reported"),
+    [
+        pytest.param("{not json", "model_config is not valid JSON", id="not_json"),
+        pytest.param(
+            json.dumps({"class_name": "Functional", "config": {"name": "m"}}),
+            "model_config: 'config.layers' is missing or not a list",
+            id="no_layers",
+        ),
+        pytest.param(
+            json.dumps({"config": {"layers": [{"class_name": "Conv2D", "config": {}}]}}),
+            "model_config: 'config.layers[0].config.name' is missing or not a string",
+            id="layer_without_name",
+        ),
+        pytest.param(
+            np.arange(3),
+            "attribute 'model_config' is not a string",
+            id="numbers",
+        ),
+        pytest.param(
+            one_layer_config("Functional"),
+            "layer 'conv_dw' holds weights, but xgraph has no op for Keras's 'Functional' layers",
+            id="class_without_op",
+        ),
+        pytest.param(
+            " " * (DEPTHWISE_MOST_CONFIG_BYTES + 1),
+            f"holds a value of {DEPTHWISE_MOST_CONFIG_BYTES + 1:,} bytes",
+            id="too_long",
+        ),
+    ],
+)
+def test_bad_model_config_is_refused(
+    depthwise_h5: Path, tmp_path: Path, config: object, reported: str
+) -> None:
+    """A legacy file's model_config is untrusted: its type, size and structure are checked,
+    and a class it names must be one xgraph has an op for."""
+    bad = tmp_path / "bad.h5"
+    shutil.copy(depthwise_h5, bad)
+    with h5py.File(bad, "r+") as h5:
+        del h5.attrs["model_config"]
+        h5.attrs["model_config"] = config
+    with pytest.raises(SpecError) as caught:
+        read_weights(bad, loads(DEPTHWISE))
+    assert str(caught.value).startswith(f"{bad}: error: ")
+    assert reported in caught.value.message
 
 
 # ---------------------------------------------------------------------------------------------

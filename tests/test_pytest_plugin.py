@@ -1,7 +1,8 @@
 """The pytest plugin on a user's folder of specs, in a pytest run of its own: a good spec
 passes every check, and a spec using an op whose torch lowering is deliberately wrong fails
-its numeric checks naming the node. (The project's own specs/ go through the same plugin:
-see xgraph_specs in pyproject.toml.)"""
+its numeric checks naming the node; each backend builds each spec once, however many checks
+use it. (The project's own specs/ go through the same plugin: see xgraph_specs in
+pyproject.toml.)"""
 
 from __future__ import annotations
 
@@ -97,3 +98,159 @@ def test_the_plugin_checks_a_users_folder_and_names_the_divergent_node(tmp_path:
     assert "1 failed, 5 passed" in out, out
     assert "FAILED my_specs/bad.yaml::numeric[keras-torch]" in out, out
     assert "first node beyond tolerance: doubled (twice)" in out, out
+
+
+# Three framework-free backends registered like real ones: each build is logged, every node's
+# output is ones, and fake_c is wrong at any node called 'pool', as a broken lowering would be.
+FAKE_BACKENDS = """
+import os
+
+import numpy as np
+
+from xgraph.ops import REGISTRY
+
+RULES = {op: "numpy" for op in REGISTRY}
+
+
+class Fake:
+    name = "fake_a"
+    file_suffix = ".npz"
+    rules = RULES
+    options = {}
+    layout = "nhwc"
+
+    def build(self, analysed, weights=None):
+        with open(os.environ["FAKE_BUILDS"], "a") as log:
+            log.write(f"{analysed.name} {self.name}\\n")
+        return analysed
+
+    def node_param_counts(self, model, analysed):
+        return {name: (c.trainable, c.non_trainable) for name, c in analysed.counts.items()}
+
+    def value(self, node):
+        return 1.0
+
+    def predict(self, model, inputs):
+        shape = lambda name: (len(inputs[0]), *model.shapes[name])
+        return [np.full(shape(name), self.value(name)) for name in model.graph.outputs]
+
+
+class B(Fake):
+    name = "fake_b"
+
+
+class C(Fake):
+    name = "fake_c"
+
+    def value(self, node):
+        return 2.0 if node == "pool" else 1.0
+"""
+
+POOLED_SPEC = """\
+xgraph: 1
+name: pooled
+inputs:
+  - {name: image, shape: [8, 8, 3]}
+nodes:
+  - {name: conv, op: conv2d, filters: 4, kernel_size: 3}
+  - {name: pool, op: global_avg_pool}
+"""
+
+
+def _install_fake_backends(site: Path) -> None:
+    site.mkdir()
+    (site / "fake_backends.py").write_text(FAKE_BACKENDS)
+    info = site / "fake_backends-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-backends\nVersion: 0.1\n")
+    names = {"fake_a": "Fake", "fake_b": "B", "fake_c": "C"}
+    backends = "".join(f"{name} = fake_backends:{cls}\n" for name, cls in names.items())
+    rules = "".join(f"{name} = fake_backends:RULES\n" for name in names)
+    (info / "entry_points.txt").write_text(
+        f"[xgraph.backends]\n{backends}\n[xgraph.op_rules]\n{rules}"
+    )
+
+
+def test_each_backend_builds_each_spec_once_for_all_its_checks(tmp_path: Path) -> None:
+    """Two specs, three backends: 2 x (validate, parity, 3 numeric pairs) items and 6 builds,
+    where building per item took 9 per spec; a divergence is still named at its node."""
+    site = tmp_path / "site"
+    _install_fake_backends(site)
+    specs = tmp_path / "my_specs"
+    specs.mkdir()
+    shutil.copy(ROOT / "examples" / "specs" / "tiny_cnn.yaml", specs / "tiny_cnn.yaml")
+    (specs / "pooled.yaml").write_text(POOLED_SPEC)
+    builds = tmp_path / "builds.log"
+    options = ["-rf", "--xgraph-specs", str(specs), "--xgraph-backends", "fake_a,fake_b,fake_c"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *options, str(specs)],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+            "FAKE_BUILDS": str(builds),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out = result.stdout
+    assert "2 failed, 8 passed" in out, out + result.stderr
+    assert "FAILED my_specs/pooled.yaml::numeric[fake_a-fake_c]" in out, out
+    assert "FAILED my_specs/pooled.yaml::numeric[fake_b-fake_c]" in out, out
+    assert "first node beyond tolerance: pool (global_avg_pool)" in out, out
+    assert sorted(builds.read_text().splitlines()) == [
+        f"{spec} {backend}"
+        for spec in ("pooled", "tiny_cnn")
+        for backend in ("fake_a", "fake_b", "fake_c")
+    ]
+
+
+GUARDED_TESTS = """
+import subprocess
+import sys
+
+
+def test_imports_in_its_process():
+    import openvino  # noqa: F401
+
+
+def test_imports_in_a_subprocess():
+    subprocess.run([sys.executable, "-c", "import openvino"], check=True)
+
+
+def test_imports_nothing():
+    pass
+"""
+
+
+def _fast_tier(folder: Path, test_file: str) -> str:
+    """pytest --fast-tier with tests/conftest.py on one file of `folder`: what it printed."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTEST_CURRENT_TEST"}
+    env["PYTHONPATH"] = os.pathsep.join([str(folder / "site"), str(ROOT / "tests")])
+    options = ["-p", "no:cacheprovider", "-p", "conftest", "--fast-tier", "-q", "-rfE"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *options, test_file],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout + result.stderr
+
+
+def test_the_fast_tier_fails_a_test_that_imports_a_framework(tmp_path: Path) -> None:
+    """tests/conftest.py's guard (`make check`), on a stand-in framework, an empty package
+    called openvino: imported by a test, by a test's subprocess, or by a module collected."""
+    (tmp_path / "site" / "openvino").mkdir(parents=True)
+    (tmp_path / "site" / "openvino" / "__init__.py").write_text("")
+    (tmp_path / "test_guarded.py").write_text(GUARDED_TESTS)
+    (tmp_path / "test_importing.py").write_text("import openvino  # noqa: F401\n")
+    out = _fast_tier(tmp_path, "test_guarded.py")
+    assert "2 failed, 1 passed" in out, out
+    assert "test_imports_in_its_process imported openvino (in the test process)" in out, out
+    assert "test_imports_in_a_subprocess imported openvino (in subprocess -c)" in out, out
+    out = _fast_tier(tmp_path, "test_importing.py")
+    assert "1 error" in out, out
+    assert "collecting test_importing.py imported ['openvino (in the test process)']" in out, out

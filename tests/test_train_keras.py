@@ -99,7 +99,7 @@ def _evaluation_rows(analysed: AnalysedGraph) -> tuple[np.ndarray, np.ndarray]:
 
 def _train(name: str, replicas: Replicas) -> tuple[Weights, list[float], list[list[float]]]:
     """One DISTRIBUTED case: STEPS steps on this replica's shares, then evaluations of 5 rows
-    and of 1 row (an empty share on the second replica)."""
+    (uneven shares: 3 and 2), 2 rows (1 each) and 1 row (an empty share on the second replica)."""
     from xgraph_keras.training import make_trainer
 
     spec, settings, sync = DISTRIBUTED[name]
@@ -111,7 +111,7 @@ def _train(name: str, replicas: Replicas) -> tuple[Weights, list[float], list[li
         losses.append(trainer.train_step(images[mine], labels[mine], RATES[step], step).loss)
     images, labels = _evaluation_rows(analysed)
     evaluations = []
-    for rows in (5, 1):
+    for rows in (5, 2, 1):
         mine = replicas.share(rows)
         metrics = trainer.evaluate(images[:rows][mine], labels[:rows][mine])
         evaluations.append([metrics.loss_sum, metrics.correct, metrics.count])

@@ -319,7 +319,7 @@ for name, case in cases.items():
         result[f"{name}/train{step}"] = [m.loss_sum, m.correct, m.count]
     for key, value in trainer.weights().items():
         result[f"{name}/w:{key}"] = value
-    for rows in (1, 5):
+    for rows in (1, 2, 5):
         x, y = data["x_eval"][:rows], data["y_eval"][:rows]
         share = replicas.share(rows)
         m = trainer.evaluate(x[share], y[share])
@@ -328,7 +328,8 @@ np.savez(sys.argv[2] + f"{replicas.rank}.npz", **result)
 """
 
 DDP_CASES = {
-    # No BatchNorm: two replicas equal one process; unequal shares in the last batch (4 + 3).
+    # No BatchNorm: two replicas equal one process; unequal shares in the last batch (4 + 3),
+    # and evaluations of 1 row (an empty share on rank 1), 2 rows (1 + 1) and 5 (3 + 2).
     "plain": (
         CONV,
         {
@@ -398,7 +399,7 @@ def one_process(analysed, data: dict, run: TrainingRecipe, rates: list[float]) -
     for step, rate in enumerate(rates):
         m = trainer.train_step(data[f"x{step}"], data[f"y{step}"], rate, step)
         result[f"train{step}"] = [m.loss_sum, m.correct, m.count]
-    for rows in (1, 5):
+    for rows in (1, 2, 5):
         m = trainer.evaluate(data["x_eval"][:rows], data["y_eval"][:rows])
         result[f"eval{rows}"] = [m.loss_sum, m.correct, m.count]
     return result | {f"w:{k}": v for k, v in trainer.weights().items()}

@@ -260,7 +260,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.backend not in ("torch", "keras"):
         raise SpecError(f"--backend {args.backend}: training runs in torch or keras")
     from xgraph.api import load
-    from xgraph.training.loop import RunConfig, TrainingInterrupted, check_replicas, train
+    from xgraph.files import check_output_folder
+    from xgraph.training.loop import (
+        RunConfig,
+        TeardownError,
+        TrainingInterrupted,
+        artifacts,
+        check_replicas,
+        describe_artifacts,
+        train,
+    )
     from xgraph.training.replicas import Replicas, from_environment
 
     analysed = load(args.spec, args.overrides)
@@ -270,10 +279,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         analysed = dataclasses.replace(
             analysed, training=analysed.training.model_copy(update=changes)
         )
+    out = Path(args.out) if args.out else Path("runs") / f"{analysed.name}-{args.backend}"
+    check_output_folder(out, [("the training data", args.data)])
     if args.nproc > 1 and not is_launched_replica():  # said once, before any process starts
         check_replicas(analysed, Replicas(0, args.nproc))
-        return run_local(args.nproc, args.backend, _without_nproc(_ARGV))
-    out = Path(args.out) if args.out else Path("runs") / f"{analysed.name}-{args.backend}"
+
+        def say_what_was_written() -> None:
+            found = artifacts(out, analysed.name)
+            print(f"  {out}: {describe_artifacts(found)}", file=sys.stderr)
+
+        return run_local(args.nproc, args.backend, _without_nproc(_ARGV), say_what_was_written)
     config = RunConfig(
         data=Path(args.data),
         out=out,
@@ -286,6 +301,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     replicas = from_environment(args.backend)
     try:
         result = train(analysed, config, replicas)
+    except TeardownError as error:
+        print(f"xgraph train: error: {error}", file=sys.stderr)
+        return 1
     except TrainingInterrupted as stop:
         if replicas.is_chief:
             where = (

@@ -85,6 +85,30 @@ def check_output(
     return OutputPlan(path, _new_folders(path, text))
 
 
+def check_output_folder(output: str | Path, inputs: Iterable[tuple[str, str | Path]] = ()) -> None:
+    """Refuse a folder a command will write many files into (`xgraph train --out`) before
+    any work: it must be a folder or absent, outside the system folders, writable, and not
+    inside any of the folders `inputs` names (a run's checkpoints inside its own image
+    folder would read as a class the next time)."""
+    text = str(output)
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise output_error(text, "this is a file, not a folder", hint="give a folder for --out")
+    _check_not_a_system_path(path, text)
+    real = os.path.realpath(path)
+    for what, given in inputs:
+        folder = os.path.realpath(given)
+        if real == folder or real.startswith(folder.rstrip(os.sep) + os.sep):
+            raise output_error(
+                text,
+                f"this is inside {what} ('{given}'): what the command writes here would be "
+                "read back as part of it",
+                hint="choose a folder outside it",
+            )
+    if not path.exists():
+        _new_folders(path, text)
+
+
 def _check_kind(path: Path, shown: str) -> None:
     """The path is absent or an ordinary file: not a link, a folder or a special file.
     Errors name it as the user wrote it (`shown`)."""

@@ -8,6 +8,12 @@ every backend's model against the analysis) and `numeric[A-B]` for every pair of
 (every node's output for the same weights and input). A failure names the first node that
 diverges, as `xgraph parity` does.
 
+Each backend builds each spec once per session (per worker under xdist): that one build, with
+every node an output, gives both the parameter counts of `parity` and the node outputs that
+every `numeric` pair compares. Only the current spec's results are kept, never the models.
+The `parity` and `numeric` items are marked `framework` (they import the backends' frameworks),
+so `-m "not framework"` keeps the framework-free `validate` items.
+
 Options (command line, or ini without the dashes and with underscores):
 `--xgraph-backends keras,torch` (default: every installed backend), `--xgraph-set NAME=VALUE`
 (applied to the specs that declare NAME, for instance a smaller input for speed),
@@ -17,13 +23,20 @@ Options (command line, or ini without the dashes and with underscores):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from xgraph.errors import SpecError
+
+FRAMEWORK_MARKER = "framework"
+FRAMEWORK_MARKER_HELP = (
+    f"{FRAMEWORK_MARKER}: needs a backend's framework (torch, TensorFlow, ONNX Runtime...); "
+    "xgraph's parity and numeric spec items carry it"
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +51,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("xgraph_set", "NAME=VALUE overrides for specs that declare NAME", type="linelist")
     parser.addini("xgraph_tol", "relative tolerance of the numeric check", default="1e-4")
     parser.addini("xgraph_batch", "batch of the numeric check", default="1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker the spec items carry, unless the project declares it already
+    (a project may use the same word for its own framework tests)."""
+    declared = {line.split(":")[0].strip() for line in config.getini("markers")}
+    if FRAMEWORK_MARKER not in declared:
+        config.addinivalue_line("markers", FRAMEWORK_MARKER_HELP)
 
 
 def _folders(config: pytest.Config) -> list[Path]:
@@ -100,11 +121,124 @@ def _backends(config: pytest.Config) -> list[str]:
     return available_backends()
 
 
+@dataclass
+class BackendRun:
+    """What one build of a spec by one backend gave: the parameter counts read off the model
+    and every node's output for the seeded input, or the error that stopped them. Kept
+    instead of the model, so a spec's items share the build without holding on to models."""
+
+    counts: dict[str, tuple[int, int]] | None = None
+    outputs: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+    def result(self, part: str) -> dict[str, Any]:
+        """`counts` or `outputs`; else the error that prevented them, a spec error as the
+        located report `xgraph parity` prints."""
+        value = getattr(self, part)
+        if value is not None:
+            return value
+        if isinstance(self.error, SpecError):
+            raise SpecFailure(self.error.format())
+        raise self.error or AssertionError(f"no {part} and no error")
+
+
+class _Capturing:
+    """A backend that keeps what it builds, so the probe's one model is also read for counts."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.built: tuple[Any, Any] | None = None
+
+    def build(self, analysed: Any, weights: Any = None) -> Any:
+        model = self.backend.build(analysed, weights)
+        self.built = (model, analysed)
+        return model
+
+    def predict(self, model: Any, inputs: Sequence[Any]) -> list[Any]:
+        return self.backend.predict(model, inputs)
+
+    def counts(self) -> dict[str, tuple[int, int]] | None:
+        if self.built is None:
+            return None
+        model, analysed = self.built
+        counted = self.backend.node_param_counts(model, analysed)
+        return {name: tuple(pair) for name, pair in counted.items()}
+
+
+def run_backend(analysed: Any, weights: Any, name: str, batch: int) -> BackendRun:
+    """Build the spec once in backend `name` with every node an output (as `xgraph parity
+    --numeric` does) and keep the counts and outputs, or what went wrong."""
+    from xgraph.backend import load_backend
+    from xgraph.parity import probe_every_node
+
+    run = BackendRun()
+    backend: _Capturing | None = None
+    try:
+        backend = _Capturing(load_backend(name))
+        run.outputs = probe_every_node(analysed, weights, [backend], batch=batch)[name]
+    except Exception as exc:  # kept, and raised by every item that needs this backend
+        run.error = exc
+    try:
+        run.counts = backend.counts() if backend is not None else None
+    except Exception as exc:
+        run.error = run.error or exc
+    return run
+
+
+@dataclass
+class SpecRuns:
+    """One spec's analysis (or its error), its weights and each backend's run, made on
+    first need: `validate` alone never draws weights or imports a framework."""
+
+    path: Path
+    analysed: Any = None
+    error: SpecError | None = None
+    weights: Any = None
+    runs: dict[str, BackendRun] = field(default_factory=dict)
+
+    def run(self, backend: str, batch: int) -> BackendRun:
+        if backend not in self.runs:
+            if self.weights is None:
+                from xgraph.init import random_weights
+
+                self.weights = random_weights(self.analysed, seed=0)
+            self.runs[backend] = run_backend(self.analysed, self.weights, backend, batch)
+        return self.runs[backend]
+
+
+class SpecCache:
+    """The runs of the spec being checked, shared by its items in this session. Moving on to
+    another spec drops them, so memory holds one spec's outputs, whatever the folder."""
+
+    def __init__(self) -> None:
+        self.current: SpecRuns | None = None
+
+    def spec(self, path: Path, load: Callable[[], Any]) -> SpecRuns:
+        if self.current is None or self.current.path != path:
+            self.current = SpecRuns(path)
+            try:
+                self.current.analysed = load()
+            except SpecError as exc:
+                self.current.error = exc
+        return self.current
+
+
+SPEC_CACHE = pytest.StashKey[SpecCache]()
+
+
+def spec_cache(config: pytest.Config) -> SpecCache:
+    """The session's cache, on the config so that every item of a run finds the same one."""
+    return config.stash.setdefault(SPEC_CACHE, SpecCache())
+
+
 class SpecItem(pytest.Item):
     def __init__(self, *, check: str, pair: tuple[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.check = check
         self.pair = pair
+        if check != "validate":
+            self.add_marker(FRAMEWORK_MARKER)
 
     def _analysed(self) -> Any:
         from xgraph.api import load
@@ -119,29 +253,29 @@ class SpecItem(pytest.Item):
         ]
         return load(self.path, overrides)
 
-    def runtest(self) -> None:
-        from xgraph.backend import load_backend
-        from xgraph.init import random_weights
-        from xgraph.parity import check_numeric_parity, check_param_parity
+    def _spec(self) -> SpecRuns:
+        spec = spec_cache(self.config).spec(self.path, self._analysed)
+        if spec.error is not None:
+            raise SpecFailure(spec.error.format())
+        return spec
 
-        try:
-            analysed = self._analysed()
-        except SpecError as exc:
-            raise SpecFailure(exc.format()) from None
+    def _results(self, spec: SpecRuns, backends: Sequence[str], part: str) -> dict[str, Any]:
+        batch = int(_setting(self.config, "xgraph_batch"))
+        return {name: spec.run(name, batch).result(part) for name in backends}
+
+    def runtest(self) -> None:
+        from xgraph.parity import numeric_parity, param_parity
+
+        spec = self._spec()
         if self.check == "validate":
             return
-        weights = random_weights(analysed, seed=0)
         if self.check == "parity":
-            backends = [load_backend(name) for name in _backends(self.config)]
-            report = check_param_parity(analysed, weights, backends)
+            counts = self._results(spec, _backends(self.config), "counts")
+            report = param_parity(spec.analysed, counts)
         else:
-            report = check_numeric_parity(
-                analysed,
-                weights,
-                [load_backend(name) for name in self.pair],
-                tolerance=float(_setting(self.config, "xgraph_tol")),
-                batch=int(_setting(self.config, "xgraph_batch")),
-            )
+            outputs = self._results(spec, self.pair, "outputs")
+            tolerance = float(_setting(self.config, "xgraph_tol"))
+            report = numeric_parity(spec.analysed, outputs, tolerance)
         if not report.agrees:
             raise SpecFailure(report.table())
 

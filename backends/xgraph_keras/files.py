@@ -5,7 +5,9 @@
 - `.keras`: a zip with `config.json` (the layers, named, in that order) and the above;
 - legacy HDF5 (`model.save("x.h5")`, keras.applications' ImageNet files): groups named after
   the layers, listed in a `layer_names` attribute, each with `weight_names`. Keras 2 files add
-  `:0` to weight names and number automatic names from 1.
+  `:0` to weight names and number automatic names from 1. `model.save` also writes the
+  model's config (`model_config`), whose classes say what each layer is; weight names only
+  guess it (Keras 3 names a DepthwiseConv2D's kernel `kernel`, Keras 2 `depthwise_kernel`).
 
 A file is untrusted input: every group, dataset and attribute is type-checked, links to
 other files and datasets stored elsewhere are refused, counts are bounded by the graph, a
@@ -56,10 +58,16 @@ _MOST_ARCHIVE_ENTRIES = 256
 _BYTES_PER_VALUE = 24
 _BYTES_PER_LAYER = 64 << 10
 _BYTES_BASE = 1 << 20
+# A legacy file's model_config: Keras writes about 1 KB of JSON per layer.
+_CONFIG_BYTES_PER_LAYER = 16 << 10
 
 
 def _most_layers(analysed: AnalysedGraph) -> int:
     return _LAYERS_PER_NODE * len(analysed.graph) + _MORE_LAYERS
+
+
+def _most_config_bytes(analysed: AnalysedGraph) -> int:
+    return _CONFIG_BYTES_PER_LAYER * _most_layers(analysed) + _BYTES_BASE
 
 
 def _most_strings(analysed: AnalysedGraph) -> int:
@@ -161,7 +169,11 @@ def _layers_v3(
             )
         index = int(match.group("index") or 0) if match else 0
         name = names_by_key.get(key) if names_by_key else None
-        found.append((cls, index, FileLayer(kinds[cls], arrays, name, f"layer '{shown(key)}'")))
+        kind = kinds[cls]
+        layer_class = op_rules("keras")[kind].layer_class
+        found.append(
+            (cls, index, FileLayer(kind, arrays, name, f"layer '{shown(key)}'", layer_class))
+        )
     found.sort(key=lambda entry: entry[1])
     return [layer for _, _, layer in found]
 
@@ -221,9 +233,39 @@ def _kind_from_weight_names(
     return fits[0][2]
 
 
+def _legacy_layer(
+    name: str,
+    weight_names: list[str],
+    arrays: list[Tensor],
+    classes: dict[str, str],
+    prefer: frozenset[str],
+    source: str,
+) -> FileLayer:
+    """A legacy file's layer as the op its recorded class makes (model_config), or, where the
+    file records none, the op its weights' names tell: Keras 3 names a DepthwiseConv2D's
+    kernel `kernel`, as a Conv2D's, so the names alone can mislead."""
+    where = f"layer '{shown(name)}'"
+    short = tuple(shown(w.rsplit("/", 1)[-1].split(":", 1)[0]) for w in weight_names)
+    if name in classes:
+        cls = classes[name]
+        kind = _ops_by_class(prefer).get(class_key(cls))
+        if kind is None:
+            raise WeightFileError(
+                source,
+                f"{where} holds weights, but xgraph has no op for Keras's '{shown(cls)}' layers",
+            )
+        return FileLayer(kind, arrays, name, where, shown(cls), short)
+    kind = _kind_from_weight_names(weight_names, arrays, prefer)
+    if kind is None:
+        listed = ", ".join(shown(w) for w in weight_names)
+        raise WeightFileError(source, f"{where} holds weights ({listed}) that xgraph cannot place")
+    return FileLayer(kind, arrays, name, where, None, short)
+
+
 def _layers_legacy(
-    h5: Any, source: str, prefer: frozenset[str], most_layers: int
+    h5: Any, source: str, prefer: frozenset[str], most_layers: int, classes: dict[str, str]
 ) -> list[FileLayer]:
+    """The legacy layout; `classes` (layer name -> Keras class) from the file's model_config."""
     root = _child(h5, "model_weights", "group", source) if "model_weights" in h5 else h5
     if "layer_names" not in root.attrs:
         raise WeightFileError(source, "not a Keras weights file (no 'layer_names' attribute)")
@@ -247,46 +289,81 @@ def _layers_legacy(
                 f"{', '.join(shown(w) for w in absent)}",
             )
         arrays = [_path(group, w, source) for w in weight_names]
-        kind = _kind_from_weight_names(weight_names, arrays, prefer)
-        if kind is None:
-            listed = ", ".join(shown(w) for w in weight_names)
-            raise WeightFileError(
-                source, f"layer '{shown(name)}' holds weights ({listed}) that xgraph cannot place"
-            )
-        layers.append(FileLayer(kind, arrays, name, f"layer '{shown(name)}'"))
+        layers.append(_legacy_layer(name, weight_names, arrays, classes, prefer, source))
     return layers
 
 
 _KIND_NAMES = {dict: "mapping", list: "list", str: "string"}
 
 
-def _field(mapping: dict[str, Any], key: str, kind: type, where: str, source: str) -> Any:
+def _field(
+    mapping: dict[str, Any], key: str, kind: type, where: str, source: str, label: str
+) -> Any:
     value = mapping.get(key)
     if not isinstance(value, kind):
         raise WeightFileError(
-            source, f"config.json: '{where}{key}' is missing or not a {_KIND_NAMES[kind]}"
+            source, f"{label}: '{where}{key}' is missing or not a {_KIND_NAMES[kind]}"
         )
     return value
 
 
-def _names_from_config(config: object, source: str) -> dict[str, str]:
-    """Keras 3 weight keys (`batch_normalization_3`) -> layer names, from a .keras config."""
+def _config_layers(config: object, source: str, label: str) -> list[tuple[str, str]]:
+    """(class, name) of each layer a model's config lists, in its order: the same JSON in a
+    .keras's config.json and a legacy file's model_config attribute (`label`)."""
     if not isinstance(config, dict):
-        raise WeightFileError(source, "config.json is not a mapping (a JSON object)")
-    layers = _field(_field(config, "config", dict, "", source), "layers", list, "config.", source)
-    counts: dict[str, int] = defaultdict(int)
-    names = {}
+        raise WeightFileError(source, f"{label} is not a mapping (a JSON object)")
+    layers = config.get("config")
+    if not isinstance(layers, list):  # Keras 2.0 to 2.2 wrote a Sequential's layers there
+        settings = _field(config, "config", dict, "", source, label)
+        layers = _field(settings, "layers", list, "config.", source, label)
+    found = []
     for position, layer in enumerate(layers):
         where = f"config.layers[{position}]"
         if not isinstance(layer, dict):
-            raise WeightFileError(source, f"config.json: '{where}' is not a mapping")
-        cls = class_key(_field(layer, "class_name", str, f"{where}.", source))
-        settings = _field(layer, "config", dict, f"{where}.", source)
-        name = _field(settings, "name", str, f"{where}.config.", source)
-        index = counts[cls]
-        counts[cls] += 1
-        names[cls if index == 0 else f"{cls}_{index}"] = name
+            raise WeightFileError(source, f"{label}: '{where}' is not a mapping")
+        cls = _field(layer, "class_name", str, f"{where}.", source, label)
+        layer_settings = _field(layer, "config", dict, f"{where}.", source, label)
+        name = _field(layer_settings, "name", str, f"{where}.config.", source, label)
+        found.append((cls.rsplit(">", 1)[-1], name))  # Keras 2: `package>Class` when registered
+    return found
+
+
+def _names_from_config(config: object, source: str) -> dict[str, str]:
+    """Keras 3 weight keys (`batch_normalization_3`) -> layer names, from a .keras config."""
+    counts: dict[str, int] = defaultdict(int)
+    names = {}
+    for cls, name in _config_layers(config, source, "config.json"):
+        key = class_key(cls)
+        index = counts[key]
+        counts[key] += 1
+        names[key if index == 0 else f"{key}_{index}"] = name
     return names
+
+
+def _legacy_classes(h5: Any, source: str, most_bytes: int) -> dict[str, str]:
+    """Layer name -> Keras class, from a legacy file's `model_config` attribute (the JSON that
+    `model.save("x.h5")` writes); empty for a file without one (keras.applications' ImageNet
+    files). Its type and size are checked before it is read."""
+    if "model_config" not in h5.attrs:
+        return {}
+    import h5py
+
+    declared = h5.attrs.get_id("model_config")
+    string = h5py.check_string_dtype(declared.dtype)
+    if declared.shape != () or string is None:
+        raise WeightFileError(source, "attribute 'model_config' is not a string")
+    if string.length is not None and string.length > most_bytes:
+        raise WeightFileError(
+            source,
+            f"attribute 'model_config' holds {string.length:,} bytes; the config of a model "
+            f"for this graph takes at most {most_bytes:,}",
+        )
+    try:
+        text = h5.attrs["model_config"]
+        config = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WeightFileError(source, f"model_config is not valid JSON: {exc}") from None
+    return {name: cls for cls, name in _config_layers(config, source, "model_config")}
 
 
 def _archive_limit(analysed: AnalysedGraph) -> int:
@@ -327,6 +404,18 @@ def _opened(path: Path, analysed: AnalysedGraph) -> Iterator[tuple[Any, dict[str
             yield h5, names
 
 
+def _read_legacy(
+    path: Path, h5: Any, analysed: AnalysedGraph, prefer: frozenset[str]
+) -> list[FileLayer]:
+    """The legacy layout, the one whose names and config may be variable-length strings:
+    the file's global heaps are walked first, within bounds for this graph."""
+    source, most_bytes = str(path), _most_config_bytes(analysed)
+    with path.open("rb") as file:
+        check_global_heaps(file, source, _most_strings(analysed), most_bytes)
+    classes = _legacy_classes(h5, source, most_bytes)
+    return _layers_legacy(h5, source, prefer, _most_layers(analysed), classes)
+
+
 class KerasFiles:
     """Keras's weight files as an `xgraph.weight_files` format: read with h5py (no
     TensorFlow), written by Keras itself so that `model.load_weights` reads them."""
@@ -344,10 +433,8 @@ class KerasFiles:
             with _opened(path, analysed) as (h5, names_by_key):
                 if names_by_key is not None or "layers" in h5:
                     layers = _layers_v3(h5, source, names_by_key, prefer, most_layers)
-                else:  # the one layout whose names may be variable-length strings
-                    with path.open("rb") as file:
-                        check_global_heaps(file, source, _most_strings(analysed))
-                    layers = _layers_legacy(h5, source, prefer, most_layers)
+                else:
+                    layers = _read_legacy(path, h5, analysed, prefer)
                 return match_layers(analysed, layers, source, options)
         except (*_DAMAGED, zipfile.BadZipFile) as exc:
             raise WeightFileError(path, f"cannot read Keras weights: {shown(exc)}") from None

@@ -4,7 +4,8 @@ Variable-length strings (Keras 3 writes `layer_names` and `weight_names` so) liv
 heap collections. The HDF5 library walks a collection object by object and loops forever on
 a damaged one whose free-space object has size 0 (found by tests/test_fuzz_weights.py: two
 changed bytes in a legacy `.h5`). This walks every collection of the file the same way first,
-within a bound on the objects a file for the graph can hold, and refuses a damaged one.
+within bounds on the objects a file for the graph can hold and on their size (the largest is
+a legacy file's model_config), and refuses a damaged one or one beyond them.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ def _aligned(size: int) -> int:
     return (size + 7) // 8 * 8
 
 
-def _walk(view: mmap.mmap, at: int, most_objects: int, source: str) -> int:
+def _walk(view: mmap.mmap, at: int, most_objects: int, most_bytes: int, source: str) -> int:
     """The number of objects in the collection at `at` (0 if the library would not load it
-    as one), walked as the library walks it."""
+    as one), walked as the library walks it; none but its free space beyond `most_bytes`."""
     version = view[at + 4]
     (size,) = struct.unpack_from("<Q", view, at + 8)
     if version != 1 or size < _SMALLEST or at + size > len(view):
@@ -43,13 +44,20 @@ def _walk(view: mmap.mmap, at: int, most_objects: int, source: str) -> int:
                 f"the HDF5 global heap at byte {at:,} is damaged (object {objects:,} at byte "
                 f"{position:,}), and reading it would not end",
             )
+        if index and length > most_bytes:
+            raise WeightFileError(
+                source,
+                f"the HDF5 global heap at byte {at:,} holds a value of {length:,} bytes (object "
+                f"{objects:,}); a file for this graph holds none over {most_bytes:,}",
+            )
         position += step
     return objects
 
 
-def check_global_heaps(file: BinaryIO, source: str, most_objects: int) -> None:
+def check_global_heaps(file: BinaryIO, source: str, most_objects: int, most_bytes: int) -> None:
     """Every global heap collection of an open HDF5 file walks to its end, its free space
-    last, as the library's walk needs, in at most `most_objects` objects in all."""
+    last, as the library's walk needs, in at most `most_objects` objects in all, none of
+    them (its free space aside) over `most_bytes`."""
     file.seek(0, 2)
     if file.tell() == 0:
         return
@@ -57,5 +65,5 @@ def check_global_heaps(file: BinaryIO, source: str, most_objects: int) -> None:
         at = view.find(_SIGNATURE)
         while at >= 0:
             if at + _HEADER <= len(view):
-                most_objects -= _walk(view, at, most_objects, source)
+                most_objects -= _walk(view, at, most_objects, most_bytes, source)
             at = view.find(_SIGNATURE, at + 1)

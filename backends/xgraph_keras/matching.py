@@ -14,6 +14,7 @@ graph's `conv2d` (the first convolution) and the graph's `conv2d_1` another laye
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.init import Weights, weight_key
-from xgraph.ops.base import format_shape
+from xgraph.ops.base import ParamSpec, format_shape
 from xgraph.rules import op_rules
 from xgraph.weights.checks import ReadOptions, WeightFileError, as_float32, check_dtypes
 from xgraph_keras.layer_order import keras_layer_order
@@ -45,6 +46,10 @@ class FileLayer:
     arrays: list[Tensor]
     name: str | None = None  # None: the file keys layers by position, not by name
     where: str = ""  # how the file names it, for reports
+    # The Keras class the file records for it (DepthwiseConv2D); None where the file records
+    # none and `kind` was told from its weights' names, which reports then show.
+    layer_class: str | None = None
+    weight_names: tuple[str, ...] = ()
 
 
 def _named_by_keras(layer: FileLayer) -> bool:
@@ -57,6 +62,33 @@ def _named_by_keras(layer: FileLayer) -> bool:
 
 def _shapes(arrays: list[Tensor]) -> str:
     return ", ".join(format_shape(a.shape) for a in arrays) or "no weights"
+
+
+def _misfit(op: str, params: Sequence[ParamSpec], layer: FileLayer) -> str | None:
+    """What differs between a node and the file's layer paired with it: the layer's class,
+    its weights' names (a file that records no class) or the shapes; None if nothing."""
+    if layer.kind != op:
+        return _other_class(op, layer)
+    wanted = [param.shape for param in params]
+    if wanted == [tuple(array.shape) for array in layer.arrays]:
+        return None
+    shapes = ", ".join(format_shape(shape) for shape in wanted)
+    return f"expected {shapes}; the file's {layer.where or layer.kind} has {_shapes(layer.arrays)}"
+
+
+def _other_class(op: str, layer: FileLayer) -> str:
+    """Why the layer is not the node's kind: the class the file records, or else the weights'
+    names xgraph told its kind from (equal shapes would explain nothing)."""
+    rules = op_rules("keras")
+    ours, theirs = rules[op], rules[layer.kind]
+    where = layer.where or layer.kind
+    if layer.layer_class:
+        return f"the node is a Keras {ours.layer_class}, the file's {where} a {layer.layer_class}"
+    return (
+        f"the file records no class for its {where}, whose weights "
+        f"({', '.join(layer.weight_names)}) are a {theirs.layer_class}'s, not a "
+        f"{ours.layer_class}'s ({', '.join(w.name for w in ours.weights)})"
+    )
 
 
 def _tensor_name(layer: FileLayer, index: int, tensor: Tensor) -> str:
@@ -97,15 +129,11 @@ def match_layers(
         assigned.update(zip(nodes, found, strict=True))
 
     for name in order:
-        layer = assigned[name]
-        node = analysed.graph[name]
-        wanted = [p.shape for p in expected[name]]
-        if layer.kind != node.op or wanted != [tuple(a.shape) for a in layer.arrays]:
+        misfit = _misfit(analysed.graph[name].op, expected[name], assigned[name])
+        if misfit:
             raise WeightFileError(
                 source,
-                f"weights for node '{name}' ({node.op}) do not fit: expected "
-                f"{', '.join(format_shape(s) for s in wanted)}; the file's "
-                f"{layer.where or layer.kind} ({layer.kind}) has {_shapes(layer.arrays)}",
+                f"weights for node '{name}' ({analysed.graph[name].op}) do not fit: {misfit}",
                 hint="is the file from this architecture, with the same --set parameters?",
             )
     check_dtypes(

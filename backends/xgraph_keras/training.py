@@ -138,12 +138,11 @@ class KerasTrainer:
         self, per_example: tf.Tensor, l2: tf.Tensor, outputs: tf.Tensor, labels: tf.Tensor
     ) -> tf.Tensor:
         """[loss sum (L2 once per example), correct, count] of this share, summed over the
-        replicas (every replica takes part, an empty share too)."""
+        replicas (every replica takes part)."""
         count = tf.cast(tf.shape(labels)[0], tf.float32)
-        correct = tf.reduce_sum(
-            tf.cast(tf.equal(tf.argmax(outputs, axis=-1, output_type=tf.int64), labels), tf.float32)
+        local = tf.stack(
+            [tf.reduce_sum(per_example) + l2 * count, _correct(outputs, labels), count]
         )
-        local = tf.stack([tf.reduce_sum(per_example) + l2 * count, correct, count])
         return tf.distribute.get_replica_context().all_reduce(SUM, local)
 
     def _replica_train(self, images: tf.Tensor, labels: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
@@ -170,9 +169,21 @@ class KerasTrainer:
         return self._strategy.experimental_local_results(result)[0]
 
     def _replica_evaluate(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        outputs = self._model([images], training=False)
-        per_example = self._loss(tf.one_hot(labels, self._classes), outputs)
-        return self._sums(per_example, self._l2(), outputs, labels)
+        """This share's sums, all-reduced. An empty share (validation's last batch over more
+        replicas than rows) does not run the model: oneDNN's matmul refuses 0-row inputs on
+        AVX-512 CPUs; it contributes zeros to the all-reduce, which every replica must join."""
+
+        def run_model() -> tf.Tensor:
+            outputs = self._model([images], training=False)
+            per_example = self._loss(tf.one_hot(labels, self._classes), outputs)
+            return tf.stack([tf.reduce_sum(per_example), _correct(outputs, labels)])
+
+        count = tf.cast(tf.shape(labels)[0], tf.float32)
+        loss_sum, correct = tf.unstack(
+            tf.cond(count > 0, run_model, lambda: tf.zeros((2,), tf.float32))
+        )
+        local = tf.stack([loss_sum + self._l2() * count, correct, count])
+        return tf.distribute.get_replica_context().all_reduce(SUM, local)
 
     def _distributed_evaluate(self, images: tf.Tensor, labels: tf.Tensor):
         result = self._strategy.run(self._replica_evaluate, args=(images, labels))
@@ -187,6 +198,20 @@ class KerasTrainer:
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> StepMetrics:
         return _metrics(self._evaluate(_images(images), _labels(labels)))
+
+    def close(self) -> None:
+        """A barrier (an all-reduce every worker joins), so that no worker exits while the
+        chief still writes the model: TensorFlow's coordination service takes a worker that
+        stops sending heartbeats for a crashed one and aborts the others' collectives."""
+        if self._strategy.num_replicas_in_sync > 1:
+            self._barrier()
+
+    @tf.function
+    def _barrier(self) -> tf.Tensor:
+        def join() -> tf.Tensor:
+            return tf.distribute.get_replica_context().all_reduce(SUM, tf.zeros(()))
+
+        return self._strategy.experimental_local_results(self._strategy.run(join))[0]
 
     def weights(self) -> Weights:
         return self._backend.get_weights(self._model, self._analysed)
@@ -216,6 +241,12 @@ def _state_key(variable: keras.Variable) -> str:
     the path starts with the optimizer's name and the scopes around it, which Keras numbers
     when the process has made others, and a checkpoint must resume in any process."""
     return variable.name
+
+
+def _correct(outputs: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """How many rows the model classifies right, as float32 (it is all-reduced with the loss)."""
+    predicted = tf.argmax(outputs, axis=-1, output_type=tf.int64)
+    return tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32))
 
 
 def _images(images: np.ndarray) -> tf.Tensor:

@@ -17,6 +17,7 @@ Data-parallel facts this follows (torch 2.13):
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -196,6 +197,20 @@ class TorchTrainer:
         with torch.no_grad():
             l2 = self.l2().item()
         return StepMetrics(total + count * l2, round(right), round(count))
+
+    def close(self) -> None:
+        """Drop DDP, then a barrier and the process group destroyed while every replica still
+        holds it. A process that exits with its gloo group alive, while a peer still runs,
+        aborts in the group's destructor ("terminate called without an active exception",
+        status 250 through the launcher): 4 exits in 30 in a two-process experiment, 0 in 90
+        this way. DDP's reducer sits in a reference cycle that keeps the group alive until
+        the interpreter's last collection, hence gc.collect() before destroying it."""
+        if not self.replicas.distributed or not dist.is_initialized():
+            return
+        self.replica = self.net
+        gc.collect()
+        dist.barrier()
+        dist.destroy_process_group()
 
     def weights(self) -> Weights:
         """A snapshot: get_weights hands out views of the live tensors where layouts agree

@@ -1,63 +1,206 @@
 """`--nproc N`: N local processes of the same command, each told its rank as the engines'
-own launchers would tell it (torchrun's variables, or TF_CONFIG), sharing the CPU cores."""
+own launchers would tell it (torchrun's variables, or TF_CONFIG), sharing the CPU cores.
+
+The launcher watches them as torchrun does: when one dies, it names the rank, its exit status
+and the last lines it wrote, stops the others (SIGTERM, then SIGKILL after a grace period) and
+exits non-zero. Each replica's standard error passes through the launcher (which keeps the
+tail); a replica dies with the launcher (Linux's parent-death signal), so none is orphaned.
+"""
 
 from __future__ import annotations
 
+import collections
+import ctypes
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
 
+from xgraph.training.progress import LIVE_MARK
 from xgraph.training.replicas import local_environments
 
 # Set for the processes this module starts, so that they do not start more.
 CHILD_MARK = "XGRAPH_TRAIN_REPLICA"
+TAIL_LINES = 20
+STOP_GRACE_SECONDS = 10.0
+POLL_SECONDS = 0.1
+PR_SET_PDEATHSIG = 1
 
 
 def is_launched_replica() -> bool:
     return os.environ.get(CHILD_MARK) == "1"
 
 
-def run_local(nproc: int, backend: str, argv: Sequence[str]) -> int:
-    """Run `python -m xgraph ARGV` as `nproc` replicas; the exit status is the first failing
-    one's (the others are stopped then), or 0."""
+@dataclass
+class Replica:
+    """One started process, with the last lines of its standard error."""
+
+    rank: int
+    process: subprocess.Popen[bytes]
+    tail: collections.deque[str] = field(
+        default_factory=lambda: collections.deque(maxlen=TAIL_LINES)
+    )
+    reader: threading.Thread | None = None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the launcher dies, however it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _forward(source: BinaryIO, sink: BinaryIO, tail: collections.deque[str]) -> None:
+    """Copy a replica's standard error to ours as it comes (progress bars redraw without a
+    newline), keeping its last lines for the report of a failure."""
+    pending = b""
+    while chunk := os.read(source.fileno(), 65536):
+        sink.write(chunk)
+        sink.flush()
+        *lines, pending = (pending + chunk).replace(b"\r", b"\n").split(b"\n")
+        tail.extend(line.decode(errors="replace") for line in lines if line.strip())
+    if pending.strip():
+        tail.append(pending.decode(errors="replace"))
+
+
+def start_replicas(nproc: int, backend: str, argv: Sequence[str]) -> list[Replica]:
+    """`python -m xgraph ARGV` as `nproc` replicas, each with its engine's variables."""
     threads = str(max(1, (os.cpu_count() or 1) // nproc))
-    children = []
-    for environment in local_environments(backend, nproc):
+    live = {LIVE_MARK: "1"} if sys.stderr.isatty() else {}  # the chief draws the bar
+    replicas = []
+    for rank, environment in enumerate(local_environments(backend, nproc)):
         env = {
             **os.environ,
             **environment,
+            **(live if rank == 0 else {}),
             CHILD_MARK: "1",
             "OMP_NUM_THREADS": threads,
             "TF_NUM_INTRAOP_THREADS": threads,
             "TF_NUM_INTEROP_THREADS": "1",
             "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
         }
-        children.append(subprocess.Popen([sys.executable, "-m", "xgraph", *argv], env=env))
-    try:
-        return _wait(children)
-    except KeyboardInterrupt:  # the children got the same Ctrl-C: let them finish saying so
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        return 130
+        process = subprocess.Popen(
+            [sys.executable, "-m", "xgraph", *argv],
+            env=env,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+        replica = Replica(rank, process)
+        assert process.stderr is not None
+        replica.reader = threading.Thread(
+            target=_forward,
+            args=(process.stderr, sys.stderr.buffer, replica.tail),
+            daemon=True,
+        )
+        replica.reader.start()
+        replicas.append(replica)
+    return replicas
 
 
-def _wait(children: list[subprocess.Popen[bytes]]) -> int:
+def describe_status(status: int) -> str:
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        return f"was killed by {name}"
+    return f"exited with status {status}"
+
+
+def exit_status(status: int) -> int:
+    """A shell's exit status for a child's: 128 + N for a child killed by signal N."""
+    return 128 - status if status < 0 else status
+
+
+def stop(
+    replicas: Sequence[Replica], grace: float = STOP_GRACE_SECONDS, terminate: bool = True
+) -> None:
+    """SIGTERM to every replica still running (unless `terminate` is false: they were already
+    told, by the terminal's Ctrl-C), SIGKILL to those still running after `grace`."""
+    for replica in replicas:
+        if terminate and replica.process.poll() is None:
+            replica.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for replica in replicas:
+        try:
+            replica.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            replica.process.kill()
+            replica.process.wait()
+    for replica in replicas:
+        if replica.reader is not None:
+            replica.reader.join(timeout=5)
+
+
+def _report(culprit: Replica, failed: Sequence[Replica], running: Sequence[Replica]) -> None:
+    """Which rank failed and how, with its last lines; which others failed with it (usually
+    as a consequence: a collective whose peer died), and which were stopped."""
+    status = culprit.process.returncode
+    lines = [f"xgraph train: rank {culprit.rank} {describe_status(status)}"]
+    if culprit.tail:
+        lines.append(f"  its last lines (rank {culprit.rank}):")
+        lines += [f"    {line}" for line in culprit.tail]
+    for other in failed:
+        if other is not culprit:
+            lines.append(f"  rank {other.rank} {describe_status(other.process.returncode)} too")
+    if running:
+        ranks = ", ".join(str(replica.rank) for replica in running)
+        lines.append(f"  stopped the other rank{'s' if len(running) > 1 else ''}: {ranks}")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def _culprit(failed: Sequence[Replica]) -> Replica:
+    """The failure to blame when several are seen at once: a death by signal before a
+    non-zero exit (a replica whose peer was killed fails its next collective), then by rank."""
+    return min(failed, key=lambda replica: (replica.process.returncode >= 0, replica.rank))
+
+
+def wait(replicas: Sequence[Replica], on_failure: Callable[[], None] | None = None) -> int:
+    """0 once every replica exits 0; else, at the first failure, stop the rest, say which
+    rank failed and how, and return its status (128 + N for signal N)."""
     while True:
-        statuses = [child.poll() for child in children]
-        failed = next((s for s in statuses if s not in (None, 0)), None)
-        if failed is not None:
-            for child, status in zip(children, statuses, strict=True):
-                if status is None:
-                    child.send_signal(signal.SIGTERM)
-            for child in children:
-                child.wait()
-            return failed
+        statuses = [replica.process.poll() for replica in replicas]
+        failed = [r for r, s in zip(replicas, statuses, strict=True) if s not in (None, 0)]
+        if failed:
+            running = [r for r, s in zip(replicas, statuses, strict=True) if s is None]
+            culprit = _culprit(failed)
+            stop(replicas)
+            _report(culprit, failed, running)
+            if on_failure is not None:
+                on_failure()
+            return exit_status(culprit.process.returncode)
         if all(status == 0 for status in statuses):
+            for replica in replicas:
+                if replica.reader is not None:
+                    replica.reader.join(timeout=5)
             return 0
-        time.sleep(0.1)
+        time.sleep(POLL_SECONDS)
+
+
+def run_local(
+    nproc: int,
+    backend: str,
+    argv: Sequence[str],
+    on_failure: Callable[[], None] | None = None,
+) -> int:
+    """Run `python -m xgraph ARGV` as `nproc` replicas; the exit status is 0, or the first
+    failing one's (the others are stopped then). `on_failure` runs after a failure is
+    reported (the CLI says what the run's folder holds)."""
+    replicas = start_replicas(nproc, backend, argv)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return wait(replicas, on_failure)
+    except KeyboardInterrupt:  # the children got the same Ctrl-C: let them finish saying so
+        stop(replicas, grace=30.0, terminate=False)
+        return 130
+    finally:  # a SIGTERM to the launcher, or a bug in it: no replica outlives it
+        stop(replicas)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

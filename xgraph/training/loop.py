@@ -211,7 +211,8 @@ def train(
                 step += 1
                 clock.add(metrics.count)
                 totals += metrics
-                progress.step(epoch, index + 1, totals.loss, totals.accuracy, clock.rate)
+                if replicas.is_chief:
+                    progress.step(epoch, index + 1, totals.loss, totals.accuracy, clock.rate)
                 every = config.checkpoint_every
                 if every and step % every == 0 and index + 1 < steps_per_epoch:
                     save(Position.within(epoch, index + 1, step, totals))
@@ -249,7 +250,70 @@ def train(
         result.weights_path, result.model_path = _export(
             analysed, backend, result.weights, config.out
         )
+    # Only now, with everything written, do the replicas leave their group: what fails at
+    # teardown can no longer lose the run's results.
+    try:
+        trainer.close()
+    except Exception as error:
+        raise TeardownError(
+            replicas, artifacts(config.out, analysed.name, backend.file_suffix), error
+        ) from error
     return result
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file or folder a finished run leaves in OUT, and whether it is there."""
+
+    what: str
+    path: Path | None
+
+    @property
+    def written(self) -> bool:
+        return self.path is not None and self.path.exists()
+
+
+def artifacts(out: Path, name: str, model_suffix: str | None = None) -> list[Artifact]:
+    """What a finished run of spec `name` leaves in `out`: the exported model (`name` with
+    the backend's suffix; without one, whatever model file is there, so that the launcher
+    need not import a framework to report), its canonical weights, the newest checkpoint
+    and the metrics."""
+    weights = out / f"{name}.safetensors"
+    if model_suffix is not None:
+        model: Path | None = out / f"{name}{model_suffix}"
+    else:
+        model = next((path for path in sorted(out.glob(f"{name}.*")) if path != weights), None)
+    return [
+        Artifact("model", model),
+        Artifact("weights", weights),
+        Artifact("checkpoint", latest_checkpoint(out)),
+        Artifact("metrics", out / METRICS),
+    ]
+
+
+def describe_artifacts(found: list[Artifact]) -> str:
+    """`wrote: A, B; not written: C` for a report after a failure."""
+    written = [str(item.path) for item in found if item.written]
+    missing = [
+        f"the {item.what}" + (f" ({item.path})" if item.path else "")
+        for item in found
+        if not item.written
+    ]
+    parts = [f"written: {', '.join(written)}" if written else "nothing written"]
+    if missing:
+        parts.append(f"not written: {', '.join(missing)}")
+    return "; ".join(parts)
+
+
+class TeardownError(Exception):
+    """Training finished, but leaving the replica group failed: says what the run wrote."""
+
+    def __init__(self, replicas: Replicas, found: list[Artifact], error: Exception) -> None:
+        writer = "" if replicas.is_chief else " (rank 0 writes them)"
+        super().__init__(
+            f"rank {replicas.rank}: training finished, but leaving the data-parallel group "
+            f"failed ({type(error).__name__}: {error}); {describe_artifacts(found)}{writer}"
+        )
 
 
 def _export(

@@ -4,10 +4,13 @@ always, and each epoch's metrics as one JSON line in OUT/metrics.jsonl."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
+
+LIVE_MARK = "XGRAPH_PROGRESS_LIVE"  # set by the --nproc launcher (xgraph.training.launch)
 
 
 class Progress:
@@ -15,7 +18,9 @@ class Progress:
 
     def __init__(self, epochs: int, steps: int, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
-        self.live = self.stream.isatty()
+        # A replica under `--nproc` writes into the launcher's pipe, which says whether its
+        # own standard error is a terminal.
+        self.live = self.stream.isatty() or os.environ.get(LIVE_MARK) == "1"
         self.epochs = epochs
         self.steps = steps
 

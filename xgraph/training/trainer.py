@@ -77,6 +77,12 @@ class Trainer(Protocol):
         """Continue from a checkpoint: weights and the optimizer's state."""
         ...
 
+    def close(self) -> None:
+        """Leave the data-parallel group in step with the other replicas (a barrier, then the
+        engine's own shutdown), so that no process exits while another still talks to it.
+        Called once, after the run's last collective; nothing when training alone."""
+        ...
+
 
 @dataclass(frozen=True)
 class TrainingGraph:
