@@ -115,6 +115,12 @@ def test_an_ignored_cap_is_caught_by_the_probe_check() -> None:
     assert len(cap_violations(AVX2, UNCAPPED)) == 4  # both oneDNN lines, ATen, MKL
     assert len(cap_violations(AVX512_CORE, UNCAPPED)) == 3  # ATen has no level above AVX512
     assert cap_violations(AVX2, Probe([AVX2.onednn_isa] * 2, "AVX2", AVX2.mkl_isa, "")) == []
+    # MKL on an AMD CPU may stay below an AVX512 cap: below is accepted, above is not.
+    on_zen5 = Probe([AVX512_CORE.onednn_isa] * 2, "AVX512", AVX2.mkl_isa, "")
+    assert cap_violations(AVX512_CORE, on_zen5) == []
+    assert cap_violations(AVX2, Probe([AVX2.onednn_isa] * 2, "AVX2", None, "")) == [
+        "MKL_VERBOSE named no instruction set"
+    ]
     one_library = Probe([AVX2.onednn_isa], "AVX2", AVX2.mkl_isa, "")
     assert cap_violations(AVX2, one_library) == [
         "expected 2 oneDNN isa lines (torch, TensorFlow): ['Intel AVX2']"

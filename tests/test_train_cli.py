@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -144,12 +143,26 @@ def _spec(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
     return path
 
 
-def _mid_epoch(out: Path, steps_per_epoch: int) -> int | None:
-    latest = out / "latest"
-    if not latest.is_file():
-        return None
-    step = int(latest.read_text().strip().removeprefix("checkpoint-") or 0)
-    return step if step >= 3 and step % steps_per_epoch else None
+# Runs `xgraph train ARGS...` and SIGKILLs itself once the checkpoint of step KILL_AT is
+# written: a kill mid-epoch wherever the scheduler puts this test process (polling for a
+# mid-epoch checkpoint from outside can miss it on a loaded machine).
+KILLED_AT_STEP = """\
+import os, signal, sys
+import xgraph.training.loop as loop
+from xgraph.cli import main
+
+kill_at = int(sys.argv[1])
+save = loop.save_checkpoint
+
+def save_then_die(out, analysed, backend, position, *args):
+    folder = save(out, analysed, backend, position, *args)
+    if position.step == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return folder
+
+loop.save_checkpoint = save_then_die
+sys.exit(main(sys.argv[2:]))
+"""
 
 
 EVERY_STEP = ("--checkpoint-every", "1")
@@ -165,29 +178,24 @@ def test_resume_after_a_kill_mid_epoch_reaches_the_same_weights(
     )
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert main(_train(spec, "torch", few_digits, straight)) == 0
-    process = subprocess.Popen(
+    script = tmp_path / "killed_at.py"
+    script.write_text(KILLED_AT_STEP)
+    killed_run = subprocess.run(
         [
             sys.executable,
-            "-m",
-            "xgraph",
-            *_train(spec, "torch", few_digits, killed, "--checkpoint-every", "1"),
+            str(script),
+            "13",
+            *_train(spec, "torch", few_digits, killed, *EVERY_STEP),
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while _mid_epoch(killed, 10) is None and process.poll() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.002)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait()
+    assert killed_run.returncode == -signal.SIGKILL, killed_run.stderr
     state = json.loads(
         (killed / (killed / "latest").read_text().strip() / "state.json").read_text()
     )
-    if state["position"]["batch"] == 0:
-        pytest.fail(f"the run was killed at an epoch's end ({state['position']}), not mid-epoch")
+    assert state["position"]["step"] == 13 and state["position"]["batch"] == 3, state
     assert not (killed / "plain_bn.safetensors").exists()
     assert main(_train(spec, "torch", few_digits, killed, "--resume")) == 0
     _assert_close(_weights(killed, "plain_bn"), _weights(straight, "plain_bn"), 1e-6)

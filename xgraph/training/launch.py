@@ -27,7 +27,10 @@ from xgraph.training.replicas import local_environments
 # Set for the processes this module starts, so that they do not start more.
 CHILD_MARK = "XGRAPH_TRAIN_REPLICA"
 TAIL_LINES = 20
-STOP_GRACE_SECONDS = 10.0
+# After a replica died the others have nothing left to save (checkpoints are written whole or
+# not at all), and TensorFlow catches SIGTERM in its workers (measured: a Keras replica blocked
+# in a collective with a dead peer outlived it by the whole grace): a short grace, then SIGKILL.
+STOP_GRACE_SECONDS = 3.0
 POLL_SECONDS = 0.1
 PR_SET_PDEATHSIG = 1
 
