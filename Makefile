@@ -38,6 +38,7 @@ benchmark: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 
 # The fast tier, for the edit loop: the linters and every test that imports no framework and
@@ -45,6 +46,7 @@ test: $(STAMP)
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --fast-tier
 
 lint:

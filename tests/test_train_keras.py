@@ -18,10 +18,10 @@ import numpy as np
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.api import loads
-from xgraph.backend import load_backend
 from xgraph.init import Weights, random_weights
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas, from_environment, local_environments
+from xgraph.training.trainer import load_trainer
 
 DENSE = """\
 xgraph: 1
@@ -205,7 +205,7 @@ def test_the_step_moves_an_unregularised_bias_by_the_batch_mean_gradient() -> No
     weights = random_weights(analysed, 5)
     recipe = _recipe({"optimizer": {"name": "sgd"}, "weight_decay": 0.5, "label_smoothing": 0.1})
     ((images, labels),) = _batches(analysed, 1, 6)
-    trainer = load_backend("keras").trainer(analysed, weights, recipe)
+    trainer = load_trainer("keras")(analysed, weights, recipe)
     trainer.train_step(images, labels, 0.5, 0)
 
     hidden = np.maximum(images.reshape(6, 4) @ weights["hidden/kernel"] + weights["hidden/bias"], 0)

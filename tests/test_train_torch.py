@@ -22,7 +22,7 @@ from xgraph.init import random_weights
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas, local_environments
 from xgraph.training.schedule import learning_rate
-from xgraph.training.trainer import training_graph
+from xgraph.training.trainer import load_trainer, training_graph
 from xgraph_torch.training import make_trainer
 
 DENSE = """\
@@ -289,7 +289,7 @@ def test_a_resumed_trainer_continues_as_the_original(optimizer: str, tmp_path: P
 def test_synchronised_batch_norm_is_a_clear_error() -> None:
     analysed = loads(CONV_BN)
     with pytest.raises(SpecError, match="SyncBatchNorm needs GPUs") as error:
-        load_backend("torch").trainer(
+        load_trainer("torch")(
             analysed, random_weights(analysed), recipe(), Replicas(0, 2), sync_batch_norm=True
         )
     assert "keras" in error.value.format()

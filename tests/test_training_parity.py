@@ -16,7 +16,7 @@ from xgraph.init import initial_weights, random_weights
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas
 from xgraph.training.schedule import learning_rate
-from xgraph.training.trainer import regularized_keys
+from xgraph.training.trainer import load_trainer, regularized_keys
 
 SPEC = """\
 xgraph: 1
@@ -100,7 +100,7 @@ def shared_start() -> tuple:
 
 
 def _run(backend: str, analysed, weights, recipe, batches) -> tuple[list[float], dict]:
-    trainer = load_backend(backend).trainer(analysed, weights, recipe, Replicas(), False)
+    trainer = load_trainer(backend)(analysed, weights, recipe, Replicas(), False)
     losses = []
     for step, (images, labels) in enumerate(batches):
         rate = learning_rate(recipe, step, STEPS_PER_EPOCH)

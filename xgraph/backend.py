@@ -18,9 +18,6 @@ from xgraph.graph import Node
 from xgraph.init import Weights
 from xgraph.lowering import LayerCall
 from xgraph.plugins import BACKENDS, entries, installed_backends, load_entry
-from xgraph.training.recipe import TrainingRecipe
-from xgraph.training.replicas import Replicas
-from xgraph.training.trainer import Trainer
 
 
 class Backend(Protocol):
@@ -63,21 +60,6 @@ class Backend(Protocol):
         ...
 
     def save(self, model: Any, analysed: AnalysedGraph, path: Path) -> None: ...
-
-
-class TrainableBackend(Backend, Protocol):
-    """A backend that also trains (`xgraph train`): torch and keras."""
-
-    def trainer(
-        self,
-        analysed: AnalysedGraph,
-        weights: Weights,
-        recipe: TrainingRecipe,
-        replicas: Replicas,
-        sync_batch_norm: bool = False,
-    ) -> Trainer:
-        """This process's trainer of the spec's model (xgraph.training.trainer)."""
-        ...
 
 
 def available_backends() -> list[str]:

@@ -255,10 +255,12 @@ def _without_nproc(argv: Sequence[str]) -> list[str]:
 def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from xgraph.plugins import TRAINERS, entries
     from xgraph.training.launch import is_launched_replica, run_local
 
-    if args.backend not in ("torch", "keras"):
-        raise SpecError(f"--backend {args.backend}: training runs in torch or keras")
+    trainers = sorted({entry.name for entry in entries(TRAINERS)})
+    if args.backend not in trainers:
+        raise SpecError(f"--backend {args.backend}: training runs in {' or '.join(trainers)}")
     from xgraph.api import load
     from xgraph.files import check_output_folder
     from xgraph.training.loop import (

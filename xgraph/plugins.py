@@ -1,6 +1,6 @@
 """Finding what installed packages add to xgraph, through entry points.
 
-Four groups, all read with `importlib.metadata`, so a package extends xgraph without an edit
+Six groups, all read with `importlib.metadata`, so a package extends xgraph without an edit
 of it, and built-in and plugin contributions are registered the same way:
 
 - `xgraph.backends`: a backend's name -> its class (imports the framework);
@@ -9,7 +9,9 @@ of it, and built-in and plugin contributions are registered the same way:
 - `xgraph.op_rules`: a backend's name -> {op name: that backend's rule for the op}, from
   xgraph itself for its own backends and ops, and from plugins;
 - `xgraph.weight_files`: any name -> a `WeightFileFormat` (reads and writes weight files);
-- `xgraph.codegen`: a backend's name -> its code printer module (`xgraph.codegen.Printer`).
+- `xgraph.codegen`: a backend's name -> its code printer module (`xgraph.codegen.Printer`);
+- `xgraph.trainers`: a backend's name -> its trainer factory (`xgraph.training.trainer.
+  MakeTrainer`): training sits beside a backend, so building a model never imports it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ OPS = "xgraph.ops"
 OP_RULES = "xgraph.op_rules"
 WEIGHT_FILES = "xgraph.weight_files"
 CODEGEN = "xgraph.codegen"
+TRAINERS = "xgraph.trainers"
 
 
 def package_of(entry: EntryPoint) -> str:

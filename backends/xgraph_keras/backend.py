@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,15 +18,8 @@ from xgraph.graph import Node
 from xgraph.init import Weights, initial_weights, weight_key
 from xgraph.lowering import LayerCall
 from xgraph.rules import op_rules, require_rules
-from xgraph.training.replicas import Replicas
 from xgraph_keras.framework import keras
 from xgraph_keras.rules import KerasRule
-
-if TYPE_CHECKING:
-    from xgraph.training.recipe import TrainingRecipe
-    from xgraph.training.trainer import Trainer
-
-_ONE_PROCESS = Replicas()
 
 
 class KerasBackend:
@@ -118,17 +110,3 @@ class KerasBackend:
                 f"the keras backend writes a Keras archive: name it '{path.stem}.keras'"
             )
         save_atomically(path, model.save)
-
-    def trainer(
-        self,
-        analysed: AnalysedGraph,
-        weights: Weights,
-        recipe: TrainingRecipe,
-        replicas: Replicas = _ONE_PROCESS,
-        sync_batch_norm: bool = False,
-    ) -> Trainer:
-        """A Keras trainer (xgraph_keras.training); imported only when training. Data-parallel,
-        ask for it before TensorFlow runs any op in the process."""
-        from xgraph_keras.training import make_trainer
-
-        return make_trainer(analysed, weights, recipe, replicas, sync_batch_norm)

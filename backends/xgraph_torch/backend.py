@@ -129,13 +129,6 @@ class TorchBackend:
         contiguous = copy.deepcopy(model).to(memory_format=torch.contiguous_format).eval()
         return torch.export.export(contiguous, example, dynamic_shapes=dynamic)
 
-    def trainer(self, analysed: AnalysedGraph, weights: Weights, *args, **kwargs):
-        """A Trainer for `xgraph train` (xgraph_torch.training.make_trainer's arguments),
-        imported only when training: it brings in torch.distributed."""
-        from xgraph_torch.training import make_trainer
-
-        return make_trainer(analysed, weights, *args, **kwargs)
-
     def save(self, model: GraphModule, analysed: AnalysedGraph, path: Path) -> None:
         if path.suffix != ".pt2":
             raise SpecError(

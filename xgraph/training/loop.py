@@ -11,12 +11,12 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 import numpy as np
 
 from xgraph.analysis import AnalysedGraph
-from xgraph.backend import TrainableBackend, load_backend
+from xgraph.backend import load_backend
 from xgraph.errors import SpecError
 from xgraph.init import Weights, initial_weights
 from xgraph.training.checkpoint import (
@@ -29,7 +29,7 @@ from xgraph.training.data import DataError, ImageLoader, epoch_batches, scan_ima
 from xgraph.training.progress import Progress, Throughput, append_metrics
 from xgraph.training.replicas import Replicas
 from xgraph.training.schedule import learning_rate
-from xgraph.training.trainer import NO_METRICS, StepMetrics, Trainer
+from xgraph.training.trainer import NO_METRICS, StepMetrics, Trainer, load_trainer
 
 METRICS = "metrics.jsonl"
 
@@ -132,10 +132,8 @@ def train(
     metrics and finally the model (as `xgraph build` writes it) into `config.out`."""
     replicas = replicas or Replicas()
     recipe = analysed.training
-    loaded = load_backend(config.backend)
-    if not hasattr(loaded, "trainer"):
-        raise SpecError(f"the {config.backend} backend does not train (torch and keras do)")
-    backend = cast(TrainableBackend, loaded)
+    make_trainer = load_trainer(config.backend)
+    backend = load_backend(config.backend)
     check_replicas(analysed, replicas)
     folder = scan_image_folder(config.data)
     _check_classes(analysed, len(folder.classes), config.data)
@@ -171,7 +169,7 @@ def train(
         weights = read_weights(config.weights, analysed)
     else:
         weights = initial_weights(analysed, seed=recipe.seed)
-    trainer = backend.trainer(analysed, weights, recipe, replicas, config.sync_batch_norm)
+    trainer = make_trainer(analysed, weights, recipe, replicas, config.sync_batch_norm)
     if checkpoint is not None:
         trainer.load_state(checkpoint.weights, checkpoint.optimizer_state)
 

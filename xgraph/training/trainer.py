@@ -15,8 +15,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from xgraph.analysis import AnalysedGraph
+from xgraph.errors import SpecError
 from xgraph.graph import Graph, Node
 from xgraph.init import Weights, weight_key
+from xgraph.training.recipe import TrainingRecipe
+from xgraph.training.replicas import Replicas
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,32 @@ class Trainer(Protocol):
         engine's own shutdown), so that no process exits while another still talks to it.
         Called once, after the run's last collective; nothing when training alone."""
         ...
+
+
+class MakeTrainer(Protocol):
+    """A backend's trainer factory, registered under `xgraph.trainers` with the backend's
+    name. Data-parallel Keras needs it called before TensorFlow runs any op in the process."""
+
+    def __call__(
+        self,
+        analysed: AnalysedGraph,
+        weights: Weights,
+        recipe: TrainingRecipe,
+        replicas: Replicas = ...,
+        sync_batch_norm: bool = False,
+    ) -> Trainer: ...
+
+
+def load_trainer(backend: str) -> MakeTrainer:
+    """The trainer factory of `backend` (imports its framework), or a SpecError naming the
+    backends that train."""
+    from xgraph.plugins import TRAINERS, entries, load_entry
+
+    found = {entry.name: entry for entry in entries(TRAINERS)}
+    if backend not in found:
+        trainers = " and ".join(sorted(found)) or "none installed"
+        raise SpecError(f"the {backend} backend does not train ({trainers} do)")
+    return load_entry(found[backend])
 
 
 @dataclass(frozen=True)
