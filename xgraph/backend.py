@@ -14,9 +14,7 @@ import numpy as np
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError, did_you_mean
-from xgraph.graph import Node
 from xgraph.init import Weights
-from xgraph.lowering import LayerCall
 from xgraph.plugins import BACKENDS, entries, installed_backends, load_entry
 
 
@@ -25,7 +23,9 @@ class Backend(Protocol):
     numpy helpers take and return channels-last (N, H, W, C) arrays, as the spec does.
 
     `rules` holds the backend's rule for each op it lowers (`xgraph.rules.op_rules`): built-in
-    and plugin ops alike."""
+    and plugin ops alike. What a rule lowers a node to is the backend's own business (layer
+    calls for torch and Keras, ONNX nodes for onnx); code generation has its own protocol
+    for it (`xgraph.codegen.Printer`)."""
 
     name: str
     file_suffix: str
@@ -36,10 +36,6 @@ class Backend(Protocol):
     # Where the backend lays tensors out: the IR is layout-free, so this is each backend's
     # own choice for its runtime, reported by `xgraph build`.
     layout: str
-
-    def lower(self, analysed: AnalysedGraph, node: Node) -> LayerCall | list[LayerCall] | None:
-        """The layer description(s) one node becomes."""
-        ...
 
     def build(self, analysed: AnalysedGraph, weights: Weights | None = None) -> Any:
         """A ready model; `weights` are canonical, and the default is a seeded initialisation.

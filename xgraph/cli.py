@@ -487,7 +487,7 @@ def _command(
     )
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser() -> Parser:
     from xgraph import __version__
 
     parser = Parser(

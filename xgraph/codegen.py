@@ -298,7 +298,7 @@ def _instance(
     steps = []
     for node in nodes:
         calls = []
-        shape = []
+        shape: list[tuple[str, str | None]] = []
         for call in printer.lower(analysed, node):
             structural = printer.structural(call)
             kwargs = {}
@@ -362,9 +362,9 @@ def _function(
                 if isinstance(value, Code) or key in printer.structural(call):
                     kwargs[key] = value
                     continue
-                param = slot_param[slot]
+                column_param = slot_param[slot]
                 slot += 1
-                kwargs[key] = Code(param) if param else value
+                kwargs[key] = Code(column_param) if column_param else value
             calls.append(LayerCall(call.module, call.cls, kwargs))
         body.append(LayerStep(step.node, step.name, step.local, calls, step.input_ranks))
     name = identifier(block, "block")
@@ -830,7 +830,7 @@ def _flat(arg: Arg) -> str:
     return arg if isinstance(arg, str) else f"{arg[0]}({', '.join(map(_flat, arg[1]))})"
 
 
-def format_call(indent: int, head: str, args: list[Arg], tail: str = "") -> list[str]:
+def format_call(indent: int, head: str, args: Sequence[Arg], tail: str = "") -> list[str]:
     """`head(args)tail` as ruff formats it at `indent` for lines of at most LINE columns:
     on one line, else the arguments on one line of their own, else one per line."""
     pad = " " * indent

@@ -6,7 +6,7 @@ of the graph and with the other backends. Reports name every node that differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +90,12 @@ class ParityReport:
         return "\n".join(lines)
 
 
+def _pair(counts: Sequence[int]) -> Counts:
+    """A backend's counts as a tuple, whatever sequence it gave them in."""
+    trainable, non_trainable = counts
+    return trainable, non_trainable
+
+
 def param_parity(
     analysed: AnalysedGraph, counts: Mapping[str, Mapping[str, Counts]]
 ) -> ParityReport:
@@ -103,7 +109,7 @@ def param_parity(
                 node.op,
                 (expected.trainable, expected.non_trainable),
                 {
-                    backend: tuple(per_node.get(node.name, (0, 0)))
+                    backend: _pair(per_node.get(node.name, (0, 0)))
                     for backend, per_node in counts.items()
                 },
             )

@@ -26,11 +26,17 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from xgraph.errors import SpecError
+
+if TYPE_CHECKING:
+    # The types of pytest's repr_failure, which pytest does not export.
+    from _pytest._code.code import TerminalRepr, TracebackStyle
+
+    from xgraph.parity import NumericReport, ParityReport  # imported by the items that run
 
 FRAMEWORK_MARKER = "framework"
 FRAMEWORK_MARKER_HELP = (
@@ -269,17 +275,21 @@ class SpecItem(pytest.Item):
         spec = self._spec()
         if self.check == "validate":
             return
+        report: ParityReport | NumericReport
         if self.check == "parity":
             counts = self._results(spec, _backends(self.config), "counts")
             report = param_parity(spec.analysed, counts)
         else:
+            assert self.pair is not None  # a numeric item is made with its pair
             outputs = self._results(spec, self.pair, "outputs")
             tolerance = float(_setting(self.config, "xgraph_tol"))
             report = numeric_parity(spec.analysed, outputs, tolerance)
         if not report.agrees:
             raise SpecFailure(report.table())
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: TracebackStyle | None = None
+    ) -> str | TerminalRepr:
         if isinstance(excinfo.value, SpecFailure):
             return excinfo.value.report
         return super().repr_failure(excinfo, style)

@@ -78,7 +78,7 @@ class KerasBackend:
                 model.get_layer(node.name).set_weights([np.asarray(weights[k]) for k in keys])
 
     def get_weights(self, model: keras.Model, analysed: AnalysedGraph) -> Weights:
-        weights = {}
+        weights: Weights = {}
         for node in analysed.graph.nodes:
             keys = self.weight_keys(analysed, node)
             if keys:

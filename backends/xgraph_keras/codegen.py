@@ -71,7 +71,8 @@ def _environment() -> jinja2.Environment:
 
 
 # Imports a plugin's layer module may have, and what they become in the generated module.
-_ALIASES = {("xgraph_keras.framework", "keras"): "import keras"}
+# (module of `from MODULE import NAME`, None for `import NAME`; NAME) -> the import to write.
+_ALIASES: dict[tuple[str | None, str], str] = {("xgraph_keras.framework", "keras"): "import keras"}
 
 
 def _plugin_class(call: LayerCall, node: Node) -> tuple[str, list[str]]:

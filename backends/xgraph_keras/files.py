@@ -293,7 +293,7 @@ def _layers_legacy(
     return layers
 
 
-_KIND_NAMES = {dict: "mapping", list: "list", str: "string"}
+_KIND_NAMES: dict[type, str] = {dict: "mapping", list: "list", str: "string"}
 
 
 def _field(

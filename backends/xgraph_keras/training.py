@@ -49,7 +49,7 @@ def _variables_by_key(
     backend: KerasBackend, model: keras.Model, analysed: AnalysedGraph
 ) -> dict[str, keras.Variable]:
     """Each canonical key's Keras variable (a layer's weights are in its keys' order)."""
-    found = {}
+    found: dict[str, keras.Variable] = {}
     for node in analysed.graph.nodes:
         keys = backend.weight_keys(analysed, node)
         if keys:

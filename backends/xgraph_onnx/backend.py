@@ -107,10 +107,10 @@ class OnnxBackend:
             lowered = self.lower(analysed, node)
             for step in lowered.nodes:
                 sources = [renamed.get(value, value) for value in step.inputs]
-                outputs = [renamed.get(value, value) for value in step.outputs]
+                targets = [renamed.get(value, value) for value in step.outputs]
                 nodes.append(
                     helper.make_node(
-                        step.op_type, sources, outputs, name=step.outputs[-1], **step.attrs
+                        step.op_type, sources, targets, name=step.outputs[-1], **step.attrs
                     )
                 )
             initializers += [_constant(name, value) for name, value in lowered.constants.items()]

@@ -16,7 +16,7 @@ import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard
 
 from xgraph.weights.archives import member, read_member
 from xgraph.weights.checks import WeightFileError, shown
@@ -126,7 +126,7 @@ class _Mapping(dict):
             _refuse("the pickle sets a mapping's attributes from something not a mapping")
 
 
-def _is_count(value: object) -> bool:
+def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 

@@ -31,6 +31,12 @@ def to_channels_last(array: np.ndarray) -> np.ndarray:
     return np.moveaxis(array, 1, -1) if array.ndim > 2 else array
 
 
+def _laid_out(model: GraphModule, memory_format: torch.memory_format) -> GraphModule:
+    """The model (itself, changed in place) with its parameters and buffers in `memory_format`."""
+    # torch's overloads of Module.to leave out memory_format, which it takes (documented).
+    return model.to(memory_format=memory_format)  # type: ignore[call-overload]
+
+
 class TorchBackend:
     name = "torch"
     file_suffix = ".pt2"
@@ -64,11 +70,14 @@ class TorchBackend:
         )
         # Convolutions run about twice as fast channels_last on CPU (benchmarks/): only the
         # memory strides change, not the parameters' values, names or shapes.
-        return model.to(memory_format=torch.channels_last).eval()
+        return _laid_out(model, torch.channels_last).eval()
 
     def _tensor(self, model: GraphModule, node: str, attribute: str) -> torch.Tensor:
         """A node's parameter or buffer by its dotted path (`depthwise.weight`)."""
-        return functools.reduce(getattr, attribute.split("."), model.get_submodule(node))
+        module: object = model.get_submodule(node)
+        tensor = functools.reduce(getattr, attribute.split("."), module)
+        assert isinstance(tensor, torch.Tensor)  # the slots name parameters and buffers
+        return tensor
 
     def set_weights(self, model: GraphModule, analysed: AnalysedGraph, weights: Weights) -> None:
         with torch.no_grad():
@@ -126,7 +135,7 @@ class TorchBackend:
         batch = torch.export.Dim("batch", min=1, max=65536)
         example = self.example_inputs(analysed)
         dynamic = {"inputs": tuple({0: batch} for _ in example)}
-        contiguous = copy.deepcopy(model).to(memory_format=torch.contiguous_format).eval()
+        contiguous = _laid_out(copy.deepcopy(model), torch.contiguous_format).eval()
         return torch.export.export(contiguous, example, dynamic_shapes=dynamic)
 
     def save(self, model: GraphModule, analysed: AnalysedGraph, path: Path) -> None:

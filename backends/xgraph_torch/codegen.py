@@ -118,21 +118,30 @@ def structural(call: LayerCall) -> frozenset[str]:
 # --- helpers and signatures ------------------------------------------------------------
 
 
+def _helpers_text() -> str:
+    """The source of templates/helpers.py."""
+    loader = _environment().loader
+    assert loader is not None  # _environment gives it its PackageLoader
+    return loader.get_source(_environment(), "helpers.py")[0]
+
+
 @cache
 def _helper_sources() -> dict[str, str]:
-    text = _environment().loader.get_source(_environment(), "helpers.py")[0]
+    text = _helpers_text()
     tree = ast.parse(text)
-    return {
-        node.name: ast.get_source_segment(text, node)
-        for node in tree.body
-        if isinstance(node, ast.ClassDef)
-    }
+    sources = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            source = ast.get_source_segment(text, node)
+            assert source is not None  # a node parsed from `text` has its position in it
+            sources[node.name] = source
+    return sources
 
 
 @cache
 def _helper_classes() -> dict[str, type]:
     namespace: dict[str, Any] = {}
-    text = _environment().loader.get_source(_environment(), "helpers.py")[0]
+    text = _helpers_text()
     exec(compile(text, "helpers.py", "exec"), namespace)
     return {name: namespace[name] for name in _helper_sources()}
 

@@ -133,6 +133,12 @@ class BatchNorm(nn.modules.batchnorm._BatchNorm):
     and in training the moving variance follows the biased batch variance, as Keras's does
     (torch's own BatchNorm uses the unbiased one), so both frameworks train alike."""
 
+    # Always tracked (track_running_stats), and the momentum is always given.
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
+    momentum: float
+
     def __init__(
         self,
         num_features: int,
@@ -142,8 +148,9 @@ class BatchNorm(nn.modules.batchnorm._BatchNorm):
         scale: bool = True,
     ) -> None:
         super().__init__(num_features, eps=eps, momentum=momentum, affine=False)
-        self.weight = nn.Parameter(torch.ones(num_features)) if scale else None
-        self.bias = nn.Parameter(torch.zeros(num_features)) if center else None
+        # As assigning them does; torch types weight and bias as Parameter, never None.
+        self.register_parameter("weight", nn.Parameter(torch.ones(num_features)) if scale else None)
+        self.register_parameter("bias", nn.Parameter(torch.zeros(num_features)) if center else None)
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
         if input.dim() < 2:

@@ -55,7 +55,9 @@ class GraphModule(nn.Module):
             for name, x in zip(self.input_names, inputs, strict=True)
         }
         for (name, sources), release in zip(self.steps, self._release, strict=True):
-            values[name] = self._modules[name](*(values[s] for s in sources))
+            module = self._modules[name]
+            assert module is not None  # every step's module was added in __init__
+            values[name] = module(*(values[s] for s in sources))
             for source in release:
                 del values[source]
         if len(self.output_names) == 1:

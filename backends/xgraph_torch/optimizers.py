@@ -17,7 +17,8 @@ torch's arithmetic is Keras's (keras/src/optimizers/{sgd,rmsprop,adam,adamw}.py)
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import overload
 
 import numpy as np
 import torch
@@ -41,8 +42,20 @@ class KerasRMSprop(torch.optim.Optimizer):
         defaults = {"lr": lr, "rho": rho, "momentum": momentum, "eps": eps, "centered": centered}
         super().__init__(params, defaults)
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
+
     @torch.no_grad()
-    def step(self, closure: None = None) -> None:
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """One update; `closure`, if given, recomputes the loss first and its value is
+        returned (torch.optim.Optimizer's contract)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         for group in self.param_groups:
             rho, momentum = group["rho"], group["momentum"]
             for param in group["params"]:
@@ -66,6 +79,7 @@ class KerasRMSprop(torch.optim.Optimizer):
                     param.sub_(state["momentum"].mul_(momentum).add_(increment))
                 else:
                     param.sub_(increment)
+        return loss
 
 
 class KerasRule:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,6 +21,34 @@ class Attrs(BaseModel):
     an error."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+A = TypeVar("A", bound=Attrs)
+
+
+class HasAttrs(Protocol):
+    """What `attrs_of` reads of a node (`xgraph.graph.Node`, which this module cannot import)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def op(self) -> str: ...
+
+    @property
+    def attrs(self) -> Attrs: ...
+
+
+def attrs_of(node: HasAttrs, kind: type[A]) -> A:
+    """The node's attributes as the model `kind` a backend rule expects (its op's own model,
+    or a base of it), or a TypeError naming the node, its op and both models."""
+    attrs = node.attrs
+    if not isinstance(attrs, kind):
+        raise TypeError(
+            f"node '{node.name}' (op '{node.op}') has attributes {type(attrs).__name__}, "
+            f"where its rule expects {kind.__name__}"
+        )
+    return attrs
 
 
 class ShapeError(ValueError):

@@ -11,11 +11,15 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.init import Weights
+from xgraph.ops.activation import ActivationAttrs
+from xgraph.ops.base import attrs_of
 from xgraph.passes.rewrite import Rewritten, merge_into
 
 
 def is_inference_identity(node: Node) -> bool:
-    return node.op == "dropout" or (node.op == "activation" and node.attrs.activation == "linear")
+    return node.op == "dropout" or (
+        node.op == "activation" and attrs_of(node, ActivationAttrs).activation == "linear"
+    )
 
 
 def drop_identities(analysed: AnalysedGraph, weights: Weights) -> Rewritten:

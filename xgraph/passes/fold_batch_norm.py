@@ -15,6 +15,8 @@ import numpy as np
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.init import Weights, weight_key
+from xgraph.ops.base import attrs_of
+from xgraph.ops.norm import BatchNormAttrs
 from xgraph.passes.rewrite import Rewritten, merge_into, sole_reader
 
 
@@ -38,7 +40,7 @@ def _folded_weights(producer: Node, norm: Node, weights: Weights) -> dict[str, n
 
     channels = weights[weight_key(norm.name, "moving_mean")].shape[0]
     scale = get(norm, "gamma", 1.0, channels) / np.sqrt(
-        get(norm, "moving_variance", 1.0, channels) + norm.attrs.epsilon
+        get(norm, "moving_variance", 1.0, channels) + attrs_of(norm, BatchNormAttrs).epsilon
     )
     bias = get(producer, "bias", 0.0, channels)
     folded = {
@@ -47,6 +49,7 @@ def _folded_weights(producer: Node, norm: Node, weights: Weights) -> dict[str, n
         if key.split("/", 1)[0] == producer.name
     }
     fold = producer.opdef.batch_norm_fold
+    assert fold is not None  # _foldable_producer picks only producers whose op has one
     kernel = folded[fold.kernel].astype(np.float64)
     # The output channel is the flattened last `channel_axes` axes: c * multiplier + j for a
     # depthwise kernel (kh, kw, in, multiplier).
@@ -70,8 +73,8 @@ def fold_batch_norm(analysed: AnalysedGraph, weights: Weights) -> Rewritten:
             continue
         for param, value in _folded_weights(producer, norm, weights).items():
             new_weights[weight_key(producer.name, param)] = value
-        for param in analysed.counts[norm.name].params:
-            del new_weights[weight_key(norm.name, param.name)]
+        for spec in analysed.counts[norm.name].params:
+            del new_weights[weight_key(norm.name, spec.name)]
         attrs = producer.attrs.model_copy(update={"use_bias": True})
         changed[producer.name] = dataclasses.replace(producer, attrs=attrs)
         replaced[norm.name] = producer.name

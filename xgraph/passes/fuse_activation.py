@@ -15,6 +15,8 @@ import dataclasses
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.init import Weights
+from xgraph.ops.activation import ActivationAttrs
+from xgraph.ops.base import attrs_of
 from xgraph.passes.rewrite import Rewritten, merge_into, sole_reader
 
 
@@ -24,7 +26,7 @@ def _fusable_producer(analysed: AnalysedGraph, activation: Node) -> Node | None:
     producer = analysed.graph[activation.inputs[0]]
     if (
         "activation" in type(producer.attrs).model_fields
-        and producer.attrs.activation == "linear"
+        and getattr(producer.attrs, "activation", None) == "linear"
         and sole_reader(analysed.graph, producer.name, activation.name)
     ):
         return producer
@@ -42,7 +44,8 @@ def fuse_activations(analysed: AnalysedGraph, weights: Weights) -> Rewritten:
         if producer is None:
             continue
         producer = changed.get(producer.name, producer)
-        attrs = producer.attrs.model_copy(update={"activation": node.attrs.activation})
+        activation = attrs_of(node, ActivationAttrs).activation
+        attrs = producer.attrs.model_copy(update={"activation": activation})
         changed[producer.name] = dataclasses.replace(producer, attrs=attrs)
         replaced[node.name] = producer.name
     return Rewritten(merge_into(analysed, replaced, changed), dict(weights), replaced)

@@ -249,8 +249,11 @@ class _Merge:
             return
         for key, value in given.items():
             base = inherited.get(key)
-            same = isinstance(value, dict) and isinstance(base, dict)
-            if same and value.get("name", base.get("name")) == base.get("name"):
+            if (
+                isinstance(value, dict)
+                and isinstance(base, dict)
+                and value.get("name", base.get("name")) == base.get("name")
+            ):
                 self.merge_mapping(("training", key), ("training", key))
             else:
                 self.set(("training", key), ("training", key))

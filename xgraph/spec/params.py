@@ -84,7 +84,8 @@ def check_param_value(name: str, decl: ParamDecl, value: Any, max_length: int | 
     if not isinstance(value, expected[kind]) or (kind == "int" and isinstance(value, bool)):
         article = "an" if kind == "int" else "a"
         raise ValueError(f"parameter '{name}' is {article} {kind}, got {_short(as_yaml(value))}")
-    if kind == "shape" and not (
+    # From here on the value is of the kind's type: a shape is the list, a str the string.
+    if isinstance(value, list) and not (
         1 <= len(value) <= 3
         and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
     ):
@@ -93,7 +94,7 @@ def check_param_value(name: str, decl: ParamDecl, value: Any, max_length: int | 
             f"got {_short(as_yaml(value))}"
         )
     max_length = active_budgets().value_length if max_length is None else max_length
-    if kind == "str" and len(value) > max_length:
+    if isinstance(value, str) and len(value) > max_length:
         raise _TooLong(
             f"parameter '{name}' is a string of {len(value):,} characters, more than {max_length:,}"
         )
@@ -102,9 +103,10 @@ def check_param_value(name: str, decl: ParamDecl, value: Any, max_length: int | 
         raise ValueError(
             f"parameter '{name}' must be one of {_short(choices)}, got {_short(as_yaml(value))}"
         )
-    if decl.min is not None and value < decl.min:
+    # Only int and float parameters declare min and max (ParamDecl checks that).
+    if decl.min is not None and isinstance(value, int | float) and value < decl.min:
         raise ValueError(f"parameter '{name}' must be at least {decl.min:g}, got {as_yaml(value)}")
-    if decl.max is not None and value > decl.max:
+    if decl.max is not None and isinstance(value, int | float) and value > decl.max:
         raise ValueError(f"parameter '{name}' must be at most {decl.max:g}, got {as_yaml(value)}")
     return value
 
@@ -153,8 +155,9 @@ def bind_params(
             raise budgets.exceeded("value_length", str(exc), location) from None
         except ValueError as exc:
             hint = None
-            if isinstance(value, str) and decls[name].choices:
-                hint = did_you_mean(value, [str(c) for c in decls[name].choices])
+            choices = decls[name].choices
+            if isinstance(value, str) and choices:
+                hint = did_you_mean(value, [str(c) for c in choices])
             raise SpecError(str(exc), location, hint=hint) from None
     for name, decl in decls.items():
         if name in values:

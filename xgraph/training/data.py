@@ -8,6 +8,7 @@ header so that a garbage file stops the run before the first step rather than ho
 
 from __future__ import annotations
 
+import builtins
 import math
 import os
 import stat
@@ -132,7 +133,7 @@ class _Walk:
             )
         return visible
 
-    def images(self, folder: Path) -> list[Path]:
+    def images(self, folder: Path) -> builtins.list[Path]:  # `list` here is the method above
         """The image files in `folder` and its sub-folders (not through links to folders,
         which could loop), in sorted order."""
         found: list[Path] = []

@@ -115,17 +115,18 @@ class TrainingRecipe(_Strict):
         description="constant, step or cosine; each with an optional linear warmup.",
     )
     weight_decay: Annotated[float, Field(ge=0)] = Field(
-        0.0, description="L2 in Keras's sense: weight_decay * sum(kernel ** 2) joins the loss."
+        default=0.0,
+        description="L2 in Keras's sense: weight_decay * sum(kernel ** 2) joins the loss.",
     )
     label_smoothing: Fraction = 0.0
-    batch_size: Annotated[int, Field(ge=1)] = Field(32, description="The global batch.")
+    batch_size: Annotated[int, Field(ge=1)] = Field(default=32, description="The global batch.")
     epochs: Annotated[int, Field(ge=1)] = 10
     loss: Literal["categorical_crossentropy"] = "categorical_crossentropy"
     validation_split: Fraction = Field(
-        0.1, description="The share of each class held out for validation."
+        default=0.1, description="The share of each class held out for validation."
     )
     seed: Annotated[int, Field(ge=0)] = Field(
-        0, description="Initial weights, the split, the order of batches, dropout masks."
+        default=0, description="Initial weights, the split, the order of batches, dropout masks."
     )
 
 

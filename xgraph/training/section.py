@@ -25,7 +25,7 @@ def is_training_override(override: Override) -> bool:
     return override.name == "training" or override.name.startswith(PREFIX)
 
 
-def _override_path(override: Override) -> PathKey:
+def _override_path(override: Override) -> tuple[str, ...]:
     parts = override.name.removeprefix("training").removeprefix(".").split(".")
     if not all(parts):
         raise SpecError(
@@ -47,7 +47,11 @@ def _with_names(section: Any) -> Any:
 
 
 def _apply(
-    section: dict[str, Any], path: PathKey, value: Any, where: SourceMap, location: Location
+    section: dict[str, Any],
+    path: tuple[str, ...],
+    value: Any,
+    where: SourceMap,
+    location: Location,
 ) -> None:
     """Set `value` at `path` of the section; the value, and everything under it, is now located
     at the `--set`. Setting a named section's `name` to another name starts that section

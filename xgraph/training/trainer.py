@@ -52,8 +52,11 @@ NO_METRICS = StepMetrics(0.0, 0, 0)
 class Trainer(Protocol):
     """One process's part of a training run (`Backend.trainer` makes one)."""
 
-    # The framework's model of the whole spec (softmax included), for export after training.
-    model: Any
+    @property
+    def model(self) -> Any:
+        """The framework's model of the whole spec (softmax included), for export after
+        training."""
+        ...
 
     def train_step(
         self, images: np.ndarray, labels: np.ndarray, learning_rate: float, step: int

@@ -5,11 +5,13 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph.ops.activation import ActivationAttrs
+from xgraph.ops.base import attrs_of
 from xgraph_keras.rules.base import KerasRule, layer, weights
 
 
 def lower_activation(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return [layer(node, "Activation", activation=node.attrs.activation)]
+    return [layer(node, "Activation", activation=attrs_of(node, ActivationAttrs).activation)]
 
 
 def lower_prelu(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:

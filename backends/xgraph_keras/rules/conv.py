@@ -6,11 +6,12 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph.ops.base import attrs_of
+from xgraph.ops.conv import Conv2dAttrs, DepthwiseConv2dAttrs, SeparableConv2dAttrs, WindowAttrs
 from xgraph_keras.rules.base import LAYERS, KerasRule, layer, weights
 
 
-def _windowed(node: Node, cls: str, **kwargs: object) -> list[LayerCall]:
-    a = node.attrs
+def _windowed(node: Node, a: WindowAttrs, cls: str, **kwargs: object) -> list[LayerCall]:
     common = {
         "kernel_size": a.kernel_size,
         "strides": a.strides,
@@ -26,17 +27,19 @@ def _windowed(node: Node, cls: str, **kwargs: object) -> list[LayerCall]:
 
 
 def lower_conv2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return _windowed(node, "Conv2D", filters=node.attrs.filters)
+    a = attrs_of(node, Conv2dAttrs)
+    return _windowed(node, a, "Conv2D", filters=a.filters)
 
 
 def lower_depthwise_conv2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return _windowed(node, "DepthwiseConv2D", depth_multiplier=node.attrs.depth_multiplier)
+    a = attrs_of(node, DepthwiseConv2dAttrs)
+    return _windowed(node, a, "DepthwiseConv2D", depth_multiplier=a.depth_multiplier)
 
 
 def lower_separable_conv2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    a = node.attrs
+    a = attrs_of(node, SeparableConv2dAttrs)
     return _windowed(
-        node, "SeparableConv2D", filters=a.filters, depth_multiplier=a.depth_multiplier
+        node, a, "SeparableConv2D", filters=a.filters, depth_multiplier=a.depth_multiplier
     )
 
 

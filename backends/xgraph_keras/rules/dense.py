@@ -5,11 +5,13 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph.ops.base import attrs_of
+from xgraph.ops.dense import DenseAttrs, DropoutAttrs
 from xgraph_keras.rules.base import KerasRule, layer, weights
 
 
 def lower_dense(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    a = node.attrs
+    a = attrs_of(node, DenseAttrs)
     return [layer(node, "Dense", units=a.units, activation=a.activation, use_bias=a.use_bias)]
 
 
@@ -18,7 +20,7 @@ def lower_flatten(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
 
 
 def lower_dropout(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return [layer(node, "Dropout", rate=node.attrs.rate)]
+    return [layer(node, "Dropout", rate=attrs_of(node, DropoutAttrs).rate)]
 
 
 RULES = {

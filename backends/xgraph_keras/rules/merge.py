@@ -5,6 +5,8 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph.ops.base import attrs_of
+from xgraph.ops.merge import ConcatAttrs
 from xgraph_keras.rules.base import KerasRule, layer
 
 
@@ -13,7 +15,7 @@ def lower_add(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
 
 
 def lower_concat(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    axis = node.attrs.axis
+    axis = attrs_of(node, ConcatAttrs).axis
     return [layer(node, "Concatenate", axis=axis if axis < 0 else axis + 1)]
 
 

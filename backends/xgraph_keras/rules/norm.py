@@ -5,11 +5,13 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph.ops.base import attrs_of
+from xgraph.ops.norm import BatchNormAttrs
 from xgraph_keras.rules.base import KerasRule, layer, weights
 
 
 def lower_batch_norm(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    a = node.attrs
+    a = attrs_of(node, BatchNormAttrs)
     return [
         layer(
             node,

@@ -5,11 +5,13 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph.ops.base import attrs_of
+from xgraph.ops.pool import GlobalPoolAttrs, Pool2dAttrs
 from xgraph_keras.rules.base import KerasRule, layer
 
 
 def _pool(node: Node, cls: str) -> list[LayerCall]:
-    a = node.attrs
+    a = attrs_of(node, Pool2dAttrs)
     return [layer(node, cls, pool_size=a.pool_size, strides=a.window_strides, padding=a.padding)]
 
 
@@ -22,11 +24,13 @@ def lower_avg_pool2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
 
 
 def lower_global_avg_pool(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return [layer(node, "GlobalAveragePooling2D", keepdims=node.attrs.keepdims)]
+    keepdims = attrs_of(node, GlobalPoolAttrs).keepdims
+    return [layer(node, "GlobalAveragePooling2D", keepdims=keepdims)]
 
 
 def lower_global_max_pool(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return [layer(node, "GlobalMaxPooling2D", keepdims=node.attrs.keepdims)]
+    keepdims = attrs_of(node, GlobalPoolAttrs).keepdims
+    return [layer(node, "GlobalMaxPooling2D", keepdims=keepdims)]
 
 
 RULES = {

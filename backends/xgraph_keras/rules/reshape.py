@@ -5,19 +5,22 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph.ops.base import attrs_of
+from xgraph.ops.reshape import InputAttrs, ReshapeAttrs, ZeroPad2dAttrs
 from xgraph_keras.rules.base import KerasRule, layer
 
 
 def lower_input(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return [LayerCall("keras", "Input", {"shape": node.attrs.shape, "name": node.name})]
+    shape = attrs_of(node, InputAttrs).shape
+    return [LayerCall("keras", "Input", {"shape": shape, "name": node.name})]
 
 
 def lower_zero_pad2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return [layer(node, "ZeroPadding2D", padding=node.attrs.padding)]
+    return [layer(node, "ZeroPadding2D", padding=attrs_of(node, ZeroPad2dAttrs).padding)]
 
 
 def lower_reshape(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return [layer(node, "Reshape", target_shape=node.attrs.target_shape)]
+    return [layer(node, "Reshape", target_shape=attrs_of(node, ReshapeAttrs).target_shape)]
 
 
 RULES = {

@@ -3,9 +3,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
+from xgraph.ops.activation import ActivationAttrs
+from xgraph.ops.base import attrs_of
 from xgraph_onnx.rules.base import Lowered, OnnxNode, OnnxRule, OnnxSlot, constant, inner, weight
+
+if TYPE_CHECKING:
+    from numpy import ndarray
 
 
 def activation_nodes(node: Node, name: str, source: str, output: str) -> Lowered:
@@ -26,7 +33,7 @@ def activation_nodes(node: Node, name: str, source: str, output: str) -> Lowered
                 OnnxNode("Mul", (source, gate), (output,)),
             ]
         )
-    single = {
+    single: dict[str, tuple[str, dict[str, Any]]] = {
         "relu": ("Relu", {}),
         "sigmoid": ("Sigmoid", {}),
         "hard_sigmoid": ("HardSigmoid", {"alpha": 1.0 / 6.0, "beta": 0.5}),
@@ -49,14 +56,15 @@ def then_activate(node: Node, lowered: Lowered, activation: str) -> Lowered:
 
 
 def lower_activation(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
-    return activation_nodes(node, node.attrs.activation, inputs[0], node.name)
+    activation = attrs_of(node, ActivationAttrs).activation
+    return activation_nodes(node, activation, inputs[0], node.name)
 
 
 def lower_prelu(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
     return Lowered([OnnxNode("PRelu", (inputs[0], weight(node, "alpha")), (node.name,))])
 
 
-def _alpha_to_onnx(array):
+def _alpha_to_onnx(array: ndarray) -> ndarray:
     # Keras's (1, 1, C) or (C,) as (C, 1, 1) or (C,): broadcast against NCHW from the right.
     channels = array.shape[-1]
     return array.reshape(channels, *([1] * (array.ndim - 1)))

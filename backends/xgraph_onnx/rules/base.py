@@ -22,6 +22,7 @@ from xgraph.layouts import (
     same,
 )
 from xgraph.ops.base import Shape
+from xgraph.ops.fields import Padding
 from xgraph.ops.windows import resolve_padding
 
 if TYPE_CHECKING:
@@ -105,14 +106,16 @@ def rank(analysed: AnalysedGraph, node: Node) -> int:
 def onnx_pads(
     analysed: AnalysedGraph,
     node: Node,
+    spec_padding: Padding,
     kernel: tuple[int, int],
     strides: tuple[int, int],
     dilation: tuple[int, int] = (1, 1),
 ) -> list[int]:
-    """TensorFlow's padding as ONNX's pads: [top, left, bottom, right], asymmetric or not."""
+    """The node's `padding` attribute, `spec_padding` (TensorFlow's), as ONNX's pads:
+    [top, left, bottom, right], asymmetric or not."""
     height, width = analysed.input_shape_of(node)[0][:2]
     (top, bottom), (left, right) = resolve_padding(
-        node.attrs.padding, (height, width), kernel, strides, dilation
+        spec_padding, (height, width), kernel, strides, dilation
     )
     return [top, left, bottom, right]
 

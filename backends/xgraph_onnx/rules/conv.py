@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
+from xgraph.ops.base import attrs_of
+from xgraph.ops.conv import Conv2dAttrs, DepthwiseConv2dAttrs, SeparableConv2dAttrs, WindowAttrs
 from xgraph_onnx.rules.activation import then_activate
 from xgraph_onnx.rules.base import (
     CONV_KERNEL,
@@ -23,13 +25,13 @@ from xgraph_onnx.rules.base import (
 def _conv(
     analysed: AnalysedGraph,
     node: Node,
+    a: WindowAttrs,
     source: str,
     kernel_param: str,
     output: str,
     group: int = 1,
     bias: bool = False,
 ) -> OnnxNode:
-    a = node.attrs
     inputs = [source, weight(node, kernel_param)]
     if bias:
         inputs.append(weight(node, "bias"))
@@ -41,46 +43,51 @@ def _conv(
             "kernel_shape": list(a.kernel_size),
             "strides": list(a.strides),
             "dilations": list(a.dilation_rate),
-            "pads": onnx_pads(analysed, node, a.kernel_size, a.strides, a.dilation_rate),
+            "pads": onnx_pads(analysed, node, a.padding, a.kernel_size, a.strides, a.dilation_rate),
             "group": group,
         },
     )
 
 
 def lower_conv2d(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
-    conv = _conv(analysed, node, inputs[0], "kernel", inner(node, "pre"), bias=node.attrs.use_bias)
-    return then_activate(node, Lowered([conv]), node.attrs.activation)
+    a = attrs_of(node, Conv2dAttrs)
+    conv = _conv(analysed, node, a, inputs[0], "kernel", inner(node, "pre"), bias=a.use_bias)
+    return then_activate(node, Lowered([conv]), a.activation)
 
 
 def lower_depthwise_conv2d(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
+    a = attrs_of(node, DepthwiseConv2dAttrs)
     conv = _conv(
         analysed,
         node,
+        a,
         inputs[0],
         "depthwise_kernel",
         inner(node, "pre"),
         group=channels(analysed, node),
-        bias=node.attrs.use_bias,
+        bias=a.use_bias,
     )
-    return then_activate(node, Lowered([conv]), node.attrs.activation)
+    return then_activate(node, Lowered([conv]), a.activation)
 
 
 def lower_separable_conv2d(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
+    a = attrs_of(node, SeparableConv2dAttrs)
     depthwise = _conv(
         analysed,
         node,
+        a,
         inputs[0],
         "depthwise_kernel",
         inner(node, "depthwise"),
         group=channels(analysed, node),
     )
     pointwise_inputs = [depthwise.outputs[0], weight(node, "pointwise_kernel")]
-    if node.attrs.use_bias:
+    if a.use_bias:
         pointwise_inputs.append(weight(node, "bias"))
     pointwise = OnnxNode(
         "Conv", tuple(pointwise_inputs), (inner(node, "pre"),), {"kernel_shape": [1, 1]}
     )
-    return then_activate(node, Lowered([depthwise, pointwise]), node.attrs.activation)
+    return then_activate(node, Lowered([depthwise, pointwise]), a.activation)
 
 
 RULES = {

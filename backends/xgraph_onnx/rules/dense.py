@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
+from xgraph.ops.base import attrs_of
+from xgraph.ops.dense import DenseAttrs
 from xgraph_onnx.rules.activation import then_activate
 from xgraph_onnx.rules.base import (
     MATRIX,
@@ -21,6 +23,7 @@ from xgraph_onnx.rules.base import (
 
 
 def lower_dense(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
+    a = attrs_of(node, DenseAttrs)
     nodes = []
     source = inputs[0]
     dims = rank(analysed, node)
@@ -30,15 +33,15 @@ def lower_dense(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) ->
     # The last node writes `<node>/pre`, which the activation (or a rename) turns into the
     # node's own output.
     pre = inner(node, "pre")
-    product = inner(node, "matmul") if node.attrs.use_bias or dims > 1 else pre
+    product = inner(node, "matmul") if a.use_bias or dims > 1 else pre
     nodes.append(OnnxNode("MatMul", (source, weight(node, "kernel")), (product,)))
-    if node.attrs.use_bias:
+    if a.use_bias:
         biased = inner(node, "biased") if dims > 1 else pre
         nodes.append(OnnxNode("Add", (product, weight(node, "bias")), (biased,)))
         product = biased
     if dims > 1:
         nodes.append(to_channels_first(node, product, dims, pre))
-    return then_activate(node, Lowered(nodes), node.attrs.activation)
+    return then_activate(node, Lowered(nodes), a.activation)
 
 
 def lower_flatten(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:

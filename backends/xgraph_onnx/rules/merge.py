@@ -5,6 +5,8 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.layouts import channels_first_dim
+from xgraph.ops.base import attrs_of
+from xgraph.ops.merge import ConcatAttrs
 from xgraph_onnx.rules.base import Lowered, OnnxNode, OnnxRule, rank
 
 
@@ -13,7 +15,7 @@ def lower_add(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> L
 
 
 def lower_concat(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
-    axis = channels_first_dim(node.attrs.axis, rank(analysed, node))
+    axis = channels_first_dim(attrs_of(node, ConcatAttrs).axis, rank(analysed, node))
     return Lowered([OnnxNode("Concat", inputs, (node.name,), {"axis": axis})])
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
+from xgraph.ops.base import attrs_of
+from xgraph.ops.norm import BatchNormAttrs
 from xgraph_onnx.rules.base import VECTOR, Lowered, OnnxNode, OnnxRule, channels, constant, weight
 
 
 def lower_batch_norm(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
-    a = node.attrs
+    a = attrs_of(node, BatchNormAttrs)
     size = channels(analysed, node)
     constants = {}
     scale, bias = weight(node, "gamma"), weight(node, "beta")

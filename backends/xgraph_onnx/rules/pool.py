@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
+from xgraph.ops.base import attrs_of
+from xgraph.ops.pool import GlobalPoolAttrs, Pool2dAttrs
 from xgraph_onnx.rules.base import Lowered, OnnxNode, OnnxRule, inner, onnx_pads
 
 
-def _pool(analysed: AnalysedGraph, node: Node, op_type: str, source: str, **extra) -> Lowered:
-    a = node.attrs
+def _pool(analysed: AnalysedGraph, node: Node, op_type: str, source: str, **extra: int) -> Lowered:
+    a = attrs_of(node, Pool2dAttrs)
     attrs = {
         "kernel_shape": list(a.pool_size),
         "strides": list(a.window_strides),
-        "pads": onnx_pads(analysed, node, a.pool_size, a.window_strides),
+        "pads": onnx_pads(analysed, node, a.padding, a.pool_size, a.window_strides),
         **extra,
     }
     return Lowered([OnnxNode(op_type, (source,), (node.name,), attrs)])
@@ -28,7 +30,7 @@ def lower_avg_pool2d(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...
 
 
 def _global(node: Node, op_type: str, source: str) -> Lowered:
-    if node.attrs.keepdims:
+    if attrs_of(node, GlobalPoolAttrs).keepdims:
         return Lowered([OnnxNode(op_type, (source,), (node.name,))])
     pooled = inner(node, "pooled")
     return Lowered(

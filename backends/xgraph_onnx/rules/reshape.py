@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
+from xgraph.ops.base import attrs_of
+from xgraph.ops.reshape import ZeroPad2dAttrs
 from xgraph_onnx.rules.base import (
     Lowered,
     OnnxNode,
@@ -22,7 +24,7 @@ def lower_input(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) ->
 
 
 def lower_zero_pad2d(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
-    (top, bottom), (left, right) = node.attrs.padding
+    (top, bottom), (left, right) = attrs_of(node, ZeroPad2dAttrs).padding
     pads = constant(node, "pads")
     return Lowered(
         [OnnxNode("Pad", (inputs[0], pads), (node.name,))],

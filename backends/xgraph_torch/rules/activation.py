@@ -6,6 +6,8 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph.ops.activation import ActivationAttrs
+from xgraph.ops.base import attrs_of
 from xgraph_torch.rules.base import NN, TorchRule, TorchSlot, channels
 
 ACTIVATION_LAYERS = {
@@ -21,7 +23,7 @@ ACTIVATION_LAYERS = {
 
 
 def lower_activation(analysed: AnalysedGraph, node: Node) -> LayerCall:
-    return ACTIVATION_LAYERS[node.attrs.activation]
+    return ACTIVATION_LAYERS[attrs_of(node, ActivationAttrs).activation]
 
 
 def lower_prelu(analysed: AnalysedGraph, node: Node) -> LayerCall:

@@ -22,6 +22,7 @@ from xgraph.layouts import (
 )
 from xgraph.lowering import LayerCall
 from xgraph.ops.base import Shape
+from xgraph.ops.fields import Padding
 from xgraph.ops.windows import resolve_padding
 
 if TYPE_CHECKING:
@@ -86,14 +87,16 @@ def channels(analysed: AnalysedGraph, node: Node) -> int:
 def padding(
     analysed: AnalysedGraph,
     node: Node,
+    spec_padding: Padding,
     kernel: tuple[int, int],
     strides: tuple[int, int],
     dilation: tuple[int, int] = (1, 1),
-) -> dict:
-    """torch's symmetric `padding` where it suffices, else an explicit (l, r, t, b) `pad`."""
+) -> dict[str, tuple[int, ...]]:
+    """The node's `padding` attribute, `spec_padding`, as torch's symmetric `padding` where it
+    suffices, else an explicit (l, r, t, b) `pad`."""
     height, width = analysed.input_shape_of(node)[0][:2]
     (top, bottom), (left, right) = resolve_padding(
-        node.attrs.padding, (height, width), kernel, strides, dilation
+        spec_padding, (height, width), kernel, strides, dilation
     )
     if top == bottom and left == right:
         return {"padding": (top, left)}

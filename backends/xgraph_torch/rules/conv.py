@@ -6,6 +6,8 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph.ops.base import attrs_of
+from xgraph.ops.conv import Conv2dAttrs, DepthwiseConv2dAttrs, SeparableConv2dAttrs, WindowAttrs
 from xgraph_torch.rules.base import (
     LAYERS,
     TorchRule,
@@ -17,9 +19,10 @@ from xgraph_torch.rules.base import (
 )
 
 
-def _convolution(analysed: AnalysedGraph, node: Node, cls: str, **kwargs: object) -> LayerCall:
+def _convolution(
+    analysed: AnalysedGraph, node: Node, a: WindowAttrs, cls: str, **kwargs: object
+) -> LayerCall:
     """The arguments every convolution shares: window, padding, bias, fused activation."""
-    a = node.attrs
     return LayerCall(
         LAYERS,
         cls,
@@ -29,7 +32,7 @@ def _convolution(analysed: AnalysedGraph, node: Node, cls: str, **kwargs: object
             "kernel_size": a.kernel_size,
             "stride": a.strides,
             "dilation": a.dilation_rate,
-            **padding(analysed, node, a.kernel_size, a.strides, a.dilation_rate),
+            **padding(analysed, node, a.padding, a.kernel_size, a.strides, a.dilation_rate),
             "bias": a.use_bias,
             "activation": a.activation,
         },
@@ -37,25 +40,29 @@ def _convolution(analysed: AnalysedGraph, node: Node, cls: str, **kwargs: object
 
 
 def lower_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
-    return _convolution(analysed, node, "Conv2d", out_channels=node.attrs.filters)
+    a = attrs_of(node, Conv2dAttrs)
+    return _convolution(analysed, node, a, "Conv2d", out_channels=a.filters)
 
 
 def lower_depthwise_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    a = attrs_of(node, DepthwiseConv2dAttrs)
     groups = channels(analysed, node)
     return _convolution(
         analysed,
         node,
+        a,
         "Conv2d",
-        out_channels=groups * node.attrs.depth_multiplier,
+        out_channels=groups * a.depth_multiplier,
         groups=groups,
     )
 
 
 def lower_separable_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
-    a = node.attrs
+    a = attrs_of(node, SeparableConv2dAttrs)
     return _convolution(
         analysed,
         node,
+        a,
         "SeparableConv2d",
         out_channels=a.filters,
         depth_multiplier=a.depth_multiplier,

@@ -5,11 +5,13 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph.ops.base import attrs_of
+from xgraph.ops.dense import DenseAttrs, DropoutAttrs
 from xgraph_torch.rules.base import LAYERS, NN, TorchRule, channels, dense_kernel, vector
 
 
 def lower_dense(analysed: AnalysedGraph, node: Node) -> LayerCall:
-    a = node.attrs
+    a = attrs_of(node, DenseAttrs)
     return LayerCall(
         LAYERS,
         "Linear",
@@ -27,7 +29,7 @@ def lower_flatten(analysed: AnalysedGraph, node: Node) -> LayerCall:
 
 
 def lower_dropout(analysed: AnalysedGraph, node: Node) -> LayerCall:
-    return LayerCall(NN, "Dropout", {"p": node.attrs.rate})
+    return LayerCall(NN, "Dropout", {"p": attrs_of(node, DropoutAttrs).rate})
 
 
 RULES = {

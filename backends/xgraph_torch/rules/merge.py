@@ -6,6 +6,8 @@ from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.layouts import channels_first_dim
 from xgraph.lowering import LayerCall
+from xgraph.ops.base import attrs_of
+from xgraph.ops.merge import ConcatAttrs
 from xgraph_torch.rules.base import LAYERS, TorchRule
 
 
@@ -14,8 +16,9 @@ def lower_add(analysed: AnalysedGraph, node: Node) -> LayerCall:
 
 
 def lower_concat(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    axis = attrs_of(node, ConcatAttrs).axis
     rank = len(analysed.input_shape_of(node)[0])
-    return LayerCall(LAYERS, "Concat", {"dim": channels_first_dim(node.attrs.axis, rank)})
+    return LayerCall(LAYERS, "Concat", {"dim": channels_first_dim(axis, rank)})
 
 
 RULES = {"add": TorchRule(lower_add), "concat": TorchRule(lower_concat)}

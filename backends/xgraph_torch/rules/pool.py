@@ -6,15 +6,17 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
+from xgraph.ops.base import attrs_of
+from xgraph.ops.pool import GlobalPoolAttrs, Pool2dAttrs
 from xgraph_torch.rules.base import LAYERS, TorchRule, padding
 
 
-def _pool(analysed: AnalysedGraph, node: Node) -> dict:
-    a = node.attrs
+def _pool(analysed: AnalysedGraph, node: Node) -> dict[str, tuple[int, ...]]:
+    a = attrs_of(node, Pool2dAttrs)
     return {
         "kernel_size": a.pool_size,
         "stride": a.window_strides,
-        **padding(analysed, node, a.pool_size, a.window_strides),
+        **padding(analysed, node, a.padding, a.pool_size, a.window_strides),
     }
 
 
@@ -31,11 +33,13 @@ def lower_avg_pool2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
 
 
 def lower_global_avg_pool(analysed: AnalysedGraph, node: Node) -> LayerCall:
-    return LayerCall(LAYERS, "GlobalPool", {"mode": "avg", "keepdims": node.attrs.keepdims})
+    keepdims = attrs_of(node, GlobalPoolAttrs).keepdims
+    return LayerCall(LAYERS, "GlobalPool", {"mode": "avg", "keepdims": keepdims})
 
 
 def lower_global_max_pool(analysed: AnalysedGraph, node: Node) -> LayerCall:
-    return LayerCall(LAYERS, "GlobalPool", {"mode": "max", "keepdims": node.attrs.keepdims})
+    keepdims = attrs_of(node, GlobalPoolAttrs).keepdims
+    return LayerCall(LAYERS, "GlobalPool", {"mode": "max", "keepdims": keepdims})
 
 
 RULES = {

@@ -9,7 +9,8 @@ from __future__ import annotations
 from xgraph.analysis import AnalysedGraph
 from xgraph.graph import Node
 from xgraph.lowering import LayerCall
-from xgraph.ops.base import Shape
+from xgraph.ops.base import Shape, attrs_of
+from xgraph.ops.reshape import ZeroPad2dAttrs
 from xgraph_torch.rules.base import LAYERS, NN, TorchRule
 
 
@@ -18,7 +19,7 @@ def lower_input(analysed: AnalysedGraph, node: Node) -> None:
 
 
 def lower_zero_pad2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
-    (top, bottom), (left, right) = node.attrs.padding
+    (top, bottom), (left, right) = attrs_of(node, ZeroPad2dAttrs).padding
     return LayerCall(NN, "ZeroPad2d", {"padding": (left, right, top, bottom)})
 
 
