@@ -51,10 +51,18 @@ class Replica:
     reader: threading.Thread | None = None
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGKILL when the launcher dies, however it dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def _death_signal() -> Callable[[], None] | None:
+    """What a child runs before exec to get SIGKILL when the launcher dies, however it dies
+    (Linux's prctl); None elsewhere. libc is opened here, in the parent: between fork and
+    exec the child only calls it."""
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def die_with_parent() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return die_with_parent
 
 
 def _forward(source: BinaryIO, sink: BinaryIO, tail: collections.deque[str]) -> None:
@@ -74,6 +82,7 @@ def start_replicas(nproc: int, backend: str, argv: Sequence[str]) -> list[Replic
     """`python -m xgraph ARGV` as `nproc` replicas, each with its engine's variables."""
     threads = str(max(1, (os.cpu_count() or 1) // nproc))
     live = {LIVE_MARK: "1"} if sys.stderr.isatty() else {}  # the chief draws the bar
+    before_exec = _death_signal()
     replicas = []
     for rank, environment in enumerate(local_environments(backend, nproc)):
         env = {
@@ -90,17 +99,17 @@ def start_replicas(nproc: int, backend: str, argv: Sequence[str]) -> list[Replic
             [sys.executable, "-m", "xgraph", *argv],
             env=env,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=before_exec,
         )
-        replica = Replica(rank, process)
-        assert process.stderr is not None
+        replicas.append(Replica(rank, process))
+    for replica in replicas:  # threads only once every process is started: fork with none
+        assert replica.process.stderr is not None
         replica.reader = threading.Thread(
             target=_forward,
-            args=(process.stderr, sys.stderr.buffer, replica.tail),
+            args=(replica.process.stderr, sys.stderr.buffer, replica.tail),
             daemon=True,
         )
         replica.reader.start()
-        replicas.append(replica)
     return replicas
 
 
