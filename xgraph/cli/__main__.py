@@ -1,0 +1,5 @@
+import sys
+
+from xgraph.cli import main
+
+sys.exit(main())

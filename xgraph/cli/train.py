@@ -1,0 +1,202 @@
+"""`xgraph train`: train a spec's model on an image folder, in one process or, with --nproc,
+in several local replicas started with the command line the parser saw (`args.argv`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from xgraph.cli.common import SPEC_HELP, add_command, add_set
+from xgraph.errors import SpecError
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _without_nproc(argv: Sequence[str]) -> list[str]:
+    """The command line a replica runs: this one without `--nproc N`."""
+    kept: list[str] = []
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--nproc":
+            skip = True
+        elif not word.startswith("--nproc="):
+            kept.append(word)
+    return kept
+
+
+def add_train(commands: argparse._SubParsersAction) -> None:
+    train = add_command(
+        commands,
+        "train",
+        "train the spec's model on an image folder",
+        """
+        Trains by the spec's 'training:' recipe (optimizer, schedule, L2 weight decay, label
+        smoothing, batch size, epochs: docs/training.md), changed with --set
+        training.KEY=VALUE, on DIR/CLASS/IMAGE files decoded with Pillow and resized to the
+        spec's input. A share of each class is held out for validation. OUT receives a
+        checkpoint at each epoch's end (canonical weights.safetensors, the optimizer's state,
+        state.json), metrics.jsonl (a line per epoch), and at the end the model as 'xgraph
+        build' writes it plus its weights. Ctrl-C leaves the newest complete checkpoint;
+        --resume continues from it to the same result. --nproc N trains data-parallel in N
+        local processes (torch DistributedDataParallel with gloo, or tf.distribute's
+        MultiWorkerMirroredStrategy); under torchrun or with TF_CONFIG set, each process is
+        one replica.
+        """,
+        """
+        xgraph train specs/xception.yaml --backend torch --data digits/ --set classes=10
+        xgraph train small.yaml --backend keras --data digits/ --epochs 5 --batch 64 --out run/
+        xgraph train small.yaml --backend keras --data digits/ --out run/ --resume
+        xgraph train small.yaml --backend torch --data digits/ --nproc 2
+        """,
+    )
+    train.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    train.add_argument("--backend", required=True, metavar="NAME", help="torch or keras")
+    train.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="an image folder: one sub-folder per class (its name is the class), images in it",
+    )
+    train.add_argument(
+        "--epochs",
+        type=_positive,
+        metavar="N",
+        help="epochs to train; default: the recipe's (training.epochs)",
+    )
+    train.add_argument(
+        "--batch",
+        dest="train_batch",
+        type=_positive,
+        metavar="B",
+        help="the global batch, split over the processes; default: training.batch_size",
+    )
+    train.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where checkpoints, metrics and the model go; default: runs/SPECNAME-BACKEND",
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its newest checkpoint (same spec and --set)",
+    )
+    train.add_argument(
+        "--checkpoint-every",
+        type=_positive,
+        default=0,
+        metavar="STEPS",
+        help="also checkpoint every STEPS optimizer steps within an epoch (default: at each "
+        "epoch's end only)",
+    )
+    train.add_argument(
+        "--nproc",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="train data-parallel in N local processes (default: %(default)s)",
+    )
+    train.add_argument(
+        "--sync-batch-norm",
+        action="store_true",
+        help="BatchNorm statistics over the whole global batch, not each process's share "
+        "(keras only: torch's SyncBatchNorm needs GPUs)",
+    )
+    train.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="start from these weights (fine-tuning) instead of the recipe's seeded "
+        "initialisation; any format build --weights reads",
+    )
+    add_set(train)
+    train.set_defaults(handler=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from xgraph.plugins import TRAINERS, entries
+    from xgraph.training.launch import is_launched_replica, run_local
+
+    trainers = sorted({entry.name for entry in entries(TRAINERS)})
+    if args.backend not in trainers:
+        raise SpecError(f"--backend {args.backend}: training runs in {' or '.join(trainers)}")
+    from xgraph.api import load
+    from xgraph.files import check_output_folder
+    from xgraph.training.loop import (
+        RunConfig,
+        TeardownError,
+        TrainingInterrupted,
+        artifacts,
+        check_replicas,
+        describe_artifacts,
+        train,
+    )
+    from xgraph.training.replicas import Replicas, from_environment
+
+    analysed = load(args.spec, args.overrides)
+    changes = {"epochs": args.epochs, "batch_size": args.train_batch}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    if changes:
+        analysed = dataclasses.replace(
+            analysed, training=analysed.training.model_copy(update=changes)
+        )
+    out = Path(args.out) if args.out else Path("runs") / f"{analysed.name}-{args.backend}"
+    check_output_folder(out, [("the training data", args.data)])
+    if args.nproc > 1 and not is_launched_replica():  # said once, before any process starts
+        check_replicas(analysed, Replicas(0, args.nproc))
+
+        def say_what_was_written() -> None:
+            found = artifacts(out, analysed.name)
+            print(f"  {out}: {describe_artifacts(found)}", file=sys.stderr)
+
+        # args.argv: the command line main parsed (Parser.parse_words), run by each replica
+        return run_local(args.nproc, args.backend, _without_nproc(args.argv), say_what_was_written)
+    config = RunConfig(
+        data=Path(args.data),
+        out=out,
+        backend=args.backend,
+        resume=args.resume,
+        checkpoint_every=args.checkpoint_every,
+        sync_batch_norm=args.sync_batch_norm,
+        weights=Path(args.weights) if args.weights else None,
+    )
+    replicas = from_environment(args.backend)
+    try:
+        result = train(analysed, config, replicas)
+    except TeardownError as error:
+        print(f"xgraph train: error: {error}", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as stop:
+        if replicas.is_chief:
+            where = (
+                f"the newest complete checkpoint is {stop.checkpoint}; continue with --resume"
+                if stop.checkpoint
+                else "no checkpoint was complete yet"
+            )
+            print(f"interrupted at step {stop.step}: {where}", file=sys.stderr)
+        return 130
+    if replicas.is_chief:
+        last = result.records[-1] if result.records else {}
+        accuracy = last.get("val_accuracy")
+        shown = f", validation accuracy {accuracy:.4f}" if accuracy is not None else ""
+        print(
+            f"trained {analysed.name} ({args.backend}, {replicas.world_size} process"
+            f"{'es' if replicas.world_size > 1 else ''}): {len(result.records)} epochs{shown}"
+        )
+        print(f"wrote {result.model_path} and {result.weights_path}")
+        print(f"  checkpoint: {result.checkpoint}")
+        print(f"  metrics: {config.out / 'metrics.jsonl'}")
+    return 0
