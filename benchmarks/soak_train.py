@@ -24,7 +24,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from xgraph.training.checkpoint import latest_checkpoint
+from xgraph.training.loop import METRICS, artifacts
+
 ROOT = Path(__file__).resolve().parent.parent
+# The backends' file_suffix, written here so that the soak's own process imports no framework.
 SUFFIXES = {"torch": ".pt2", "keras": ".keras"}
 
 SPEC = """\
@@ -92,18 +96,15 @@ class Outcome:
 
 
 def missing_artifacts(out: Path, backend: str, epochs: int) -> tuple[str, ...]:
-    """The artifacts a finished run lacks: model, weights, checkpoint, one metric per epoch."""
-    missing = [
-        name
-        for name in (f"soak{SUFFIXES[backend]}", "soak.safetensors", "latest", "metrics.jsonl")
-        if not (out / name).exists()
-    ]
-    if (out / "latest").is_file():
-        checkpoint = out / (out / "latest").read_text().strip()
-        if not (checkpoint / "weights.safetensors").is_file():
-            missing.append(f"{checkpoint.name}/weights.safetensors")
-    if (out / "metrics.jsonl").is_file():
-        lines = (out / "metrics.jsonl").read_text().splitlines()
+    """What a finished run lacks of what it writes (xgraph.training.loop.artifacts: model,
+    weights, checkpoint, metrics), the checkpoint's weights, or a metrics line per epoch."""
+    found = artifacts(out, "soak", SUFFIXES[backend])
+    missing = [item.what for item in found if not item.written]
+    checkpoint = latest_checkpoint(out)
+    if checkpoint is not None and not (checkpoint / "weights.safetensors").is_file():
+        missing.append(f"{checkpoint.name}/weights.safetensors")
+    if (out / METRICS).is_file():
+        lines = (out / METRICS).read_text().splitlines()
         if [json.loads(line)["epoch"] for line in lines] != list(range(1, epochs + 1)):
             missing.append(f"metrics of epochs 1-{epochs}")
     return tuple(missing)

@@ -135,14 +135,11 @@ class KerasTrainer:
         return self._weight_decay * tf.add_n([tf.reduce_sum(tf.square(k)) for k in self._kernels])
 
     def _sums(
-        self, per_example: tf.Tensor, l2: tf.Tensor, outputs: tf.Tensor, labels: tf.Tensor
+        self, loss_sum: tf.Tensor, correct: tf.Tensor, count: tf.Tensor, l2: tf.Tensor
     ) -> tf.Tensor:
         """[loss sum (L2 once per example), correct, count] of this share, summed over the
         replicas (every replica takes part)."""
-        count = tf.cast(tf.shape(labels)[0], tf.float32)
-        local = tf.stack(
-            [tf.reduce_sum(per_example) + l2 * count, _correct(outputs, labels), count]
-        )
+        local = tf.stack([loss_sum + l2 * count, correct, count])
         return tf.distribute.get_replica_context().all_reduce(SUM, local)
 
     def _replica_train(self, images: tf.Tensor, labels: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
@@ -160,7 +157,7 @@ class KerasTrainer:
             replicas = float(context.num_replicas_in_sync)
             scaled = tf.reduce_sum(per_example) / global_count + l2 / replicas
         gradients = tape.gradient(scaled, variables)
-        sums = self._sums(per_example, l2, outputs, labels)
+        sums = self._sums(tf.reduce_sum(per_example), _correct(outputs, labels), count, l2)
         self._optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return sums
 
@@ -182,8 +179,7 @@ class KerasTrainer:
         loss_sum, correct = tf.unstack(
             tf.cond(count > 0, run_model, lambda: tf.zeros((2,), tf.float32))
         )
-        local = tf.stack([loss_sum + self._l2() * count, correct, count])
-        return tf.distribute.get_replica_context().all_reduce(SUM, local)
+        return self._sums(loss_sum, correct, count, self._l2())
 
     def _distributed_evaluate(self, images: tf.Tensor, labels: tf.Tensor):
         result = self._strategy.run(self._replica_evaluate, args=(images, labels))

@@ -127,10 +127,10 @@ def add_train(commands: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from xgraph.plugins import TRAINERS, entries
     from xgraph.training.launch import is_launched_replica, run_local
+    from xgraph.training.trainer import trainer_entries
 
-    trainers = sorted({entry.name for entry in entries(TRAINERS)})
+    trainers = sorted(trainer_entries())
     if args.backend not in trainers:
         raise SpecError(f"--backend {args.backend}: training runs in {' or '.join(trainers)}")
     from xgraph.api import load

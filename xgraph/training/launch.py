@@ -186,10 +186,7 @@ def wait(replicas: Sequence[Replica], on_failure: Callable[[], None] | None = No
                 on_failure()
             return exit_status(culprit.process.returncode)
         if all(status == 0 for status in statuses):
-            for replica in replicas:
-                if replica.reader is not None:
-                    replica.reader.join(timeout=5)
-            return 0
+            return 0  # run_local's `stop` joins the readers
         time.sleep(POLL_SECONDS)
 
 

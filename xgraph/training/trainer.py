@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.metadata import EntryPoint
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,6 +19,7 @@ from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
 from xgraph.graph import Graph, Node
 from xgraph.init import Weights, weight_key
+from xgraph.plugins import TRAINERS, entries, load_entry
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas
 
@@ -50,7 +52,7 @@ NO_METRICS = StepMetrics(0.0, 0, 0)
 
 
 class Trainer(Protocol):
-    """One process's part of a training run (`Backend.trainer` makes one)."""
+    """One process's part of a training run (a backend's `MakeTrainer` makes one)."""
 
     @property
     def model(self) -> Any:
@@ -104,12 +106,16 @@ class MakeTrainer(Protocol):
     ) -> Trainer: ...
 
 
+def trainer_entries() -> dict[str, EntryPoint]:
+    """The backends that train, by name, with their factories' entry points (nothing
+    imported: the CLI checks `--backend` against these before any framework loads)."""
+    return {entry.name: entry for entry in entries(TRAINERS)}
+
+
 def load_trainer(backend: str) -> MakeTrainer:
     """The trainer factory of `backend` (imports its framework), or a SpecError naming the
     backends that train."""
-    from xgraph.plugins import TRAINERS, entries, load_entry
-
-    found = {entry.name: entry for entry in entries(TRAINERS)}
+    found = trainer_entries()
     if backend not in found:
         trainers = " and ".join(sorted(found)) or "none installed"
         raise SpecError(f"the {backend} backend does not train ({trainers} do)")
