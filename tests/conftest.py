@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.api import load
 from xgraph.cli import main
+from xgraph.ir.analysis import AnalysedGraph
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

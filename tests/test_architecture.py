@@ -92,8 +92,8 @@ def test_reading_rules_and_keras_files_imports_no_framework(root: Path, tmp_path
     Keras itself) is read into canonical weights, in a process that never imports torch,
     tensorflow or keras."""
     from xgraph.api import load
-    from xgraph.init import initial_weights
     from xgraph.weights.formats import write_weights
+    from xgraph.weights.initial import initial_weights
 
     spec = root / "examples" / "specs" / "tiny_cnn.yaml"
     analysed = load(spec)

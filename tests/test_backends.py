@@ -10,8 +10,8 @@ from backend_cases import case_ids, one_op_spec
 
 from xgraph.api import loads
 from xgraph.backend import available_backends, load_backend
-from xgraph.init import initial_weights, random_weights
 from xgraph.ops import REGISTRY
+from xgraph.weights.initial import initial_weights, random_weights
 
 BACKENDS = ["keras", "torch"]
 

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from conftest import import_source
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.backend import load_backend
 from xgraph.codegen import generate
 from xgraph.errors import SpecError
-from xgraph.init import random_weights
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.spec.compile import compile_source
-from xgraph.spec.source import load_yaml
+from xgraph.spec.extends import load_yaml
+from xgraph.weights.initial import random_weights
 
 if TYPE_CHECKING:
     from conftest import CliRunner

@@ -477,7 +477,7 @@ def test_parity_json_lists_differences_that_fit_the_schema(
 
     import jsonschema
 
-    from xgraph.rules import op_rules
+    from xgraph.backend.rules import op_rules
 
     rules = op_rules("torch")
     original = rules["conv2d"]

@@ -26,7 +26,7 @@ from conftest import import_source
 from xgraph.api import load, loads
 from xgraph.codegen import class_name, generate, identifier
 from xgraph.errors import SpecError
-from xgraph.init import random_weights
+from xgraph.weights.initial import random_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"

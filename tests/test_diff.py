@@ -9,7 +9,7 @@ import pytest
 
 from xgraph.api import load
 from xgraph.cli import main
-from xgraph.diff import diff_dict, diff_graphs, diff_text
+from xgraph.reports.diff import diff_dict, diff_graphs, diff_text
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 XCEPTION = str(SPECS / "xception.yaml")

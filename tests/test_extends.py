@@ -15,7 +15,7 @@ import pytest
 from xgraph.api import load, loads
 from xgraph.errors import SpecError
 from xgraph.spec.expressions import ExpressionError, evaluate
-from xgraph.spec.source import load_yaml
+from xgraph.spec.extends import load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

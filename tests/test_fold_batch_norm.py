@@ -7,8 +7,8 @@ import pytest
 
 from xgraph.api import load, loads
 from xgraph.backend import load_backend
-from xgraph.init import random_weights
 from xgraph.passes.fold_batch_norm import fold_batch_norm
+from xgraph.weights.initial import random_weights
 
 PAIRS = {
     "conv2d": "{op: conv2d, filters: 4, kernel_size: 3, strides: 2, padding: same}",

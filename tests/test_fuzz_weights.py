@@ -40,11 +40,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from test_hostile_weights import keras_archive, keras_config, tiny, write_all_formats
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
-from xgraph.init import random_weights
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.weights.canonical import expected_shapes
 from xgraph.weights.formats import read_weights
+from xgraph.weights.initial import random_weights
 
 HANG_S = 120
 

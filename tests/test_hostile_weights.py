@@ -41,11 +41,11 @@ import torch
 from fuzzing import CPU_CEILING_S
 from safetensors.numpy import load_file
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.api import load
-from xgraph.init import Weights, random_weights, weight_key
-from xgraph.rules import op_rules
+from xgraph.backend.rules import op_rules
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.weights.formats import read_weights, write_weights
+from xgraph.weights.initial import Weights, random_weights, weight_key
 from xgraph_keras.layer_order import keras_layer_order
 from xgraph_keras.rules.base import class_key
 

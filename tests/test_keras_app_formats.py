@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from test_keras_weight_files import import_keras, randomise, relative_error, write_keras2_copy
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.api import load
 from xgraph.backend import load_backend
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.weights.formats import read_weights
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"

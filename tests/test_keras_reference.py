@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.api import load
+from xgraph.ir.analysis import AnalysedGraph
 
 # Keras layer classes and the op of the spec that stands for each.
 KERAS_OPS = {

@@ -24,10 +24,10 @@ import pytest
 import torch
 from backend_cases import case_ids
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.api import load, loads
 from xgraph.backend import load_backend
 from xgraph.errors import SpecError
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ops.windows import resolve_padding
 from xgraph.weights.formats import read_weights
 from xgraph_keras.rules.base import class_key
@@ -714,7 +714,7 @@ def test_keras_rules_state_the_facts_keras_files_record(op: str, case: str) -> N
     file's layer holding that example's weights is recognised as this op."""
     from backend_cases import one_op_spec
 
-    from xgraph.rules import op_rules
+    from xgraph.backend.rules import op_rules
     from xgraph_keras.files import _kind_from_weight_names
 
     analysed = loads(one_op_spec(op, case))

@@ -19,8 +19,8 @@ from safetensors.numpy import save_file
 
 from xgraph.api import load
 from xgraph.backend import load_backend
-from xgraph.init import random_weights
-from xgraph.parity import check_numeric_parity, check_param_parity
+from xgraph.reports.parity import check_numeric_parity, check_param_parity
+from xgraph.weights.initial import random_weights
 
 TINY = ROOT / "examples" / "specs" / "tiny_cnn.yaml"
 TINY_RESNET = ROOT / "examples" / "specs" / "tiny_resnet.yaml"

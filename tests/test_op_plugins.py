@@ -20,9 +20,9 @@ from safetensors.numpy import load_file, save_file
 
 from xgraph.api import load
 from xgraph.backend import load_backend
-from xgraph.init import random_weights
+from xgraph.backend.rules import op_rules
 from xgraph.ops import REGISTRY
-from xgraph.rules import op_rules
+from xgraph.weights.initial import random_weights
 
 PLUGIN = ROOT / "examples" / "xgraph_example_ops"
 SPEC = PLUGIN / "specs" / "affine_net.yaml"

@@ -11,13 +11,13 @@ import pytest
 import torch
 from conftest import ROOT, SPECS, CliRunner
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.api import load, loads
 from xgraph.backend import load_backend
 from xgraph.errors import SpecError
-from xgraph.init import random_weights
-from xgraph.parity import probe_every_node, relative_error
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.passes.optimize import PASS_NAMES, optimize
+from xgraph.reports.parity import probe_every_node, relative_error
+from xgraph.weights.initial import random_weights
 
 SPEC_FILES = sorted(SPECS.glob("*.yaml"))
 SMALL = ["input_shape=[75, 75, 3]"]  # as the pytest plugin runs specs/: every node, quickly

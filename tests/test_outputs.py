@@ -293,8 +293,8 @@ def test_every_artifact_gets_the_same_mode(run_cli: CliRunner, work: Path) -> No
     """0644 under the usual umask, whichever library wrote the file (safetensors replaces
     the temporary file with its own, 0600, when left alone); a file written over keeps its
     mode."""
-    from xgraph.init import initial_weights
     from xgraph.weights.formats import write_weights
+    from xgraph.weights.initial import initial_weights
 
     analysed = load("tiny.yaml")
     write_weights(work / "weights.safetensors", analysed, initial_weights(analysed, seed=0))

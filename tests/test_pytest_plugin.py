@@ -35,7 +35,7 @@ OPS = [
 """
 
 WRONG_RULES = """
-from xgraph.lowering import LayerCall
+from xgraph.backend.lowering import LayerCall
 from xgraph_keras.rules.base import KerasRule, layer
 from xgraph_torch.rules.base import NN, TorchRule
 

@@ -11,10 +11,10 @@ from textwrap import dedent
 
 import pytest
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.api import load, loads
 from xgraph.errors import Location, SpecError
-from xgraph.graph import Node
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 
 
 def compile_text(text: str, *overrides: str) -> AnalysedGraph:

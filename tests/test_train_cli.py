@@ -19,6 +19,7 @@ from digits import write_digits
 from safetensors.numpy import load_file
 
 from xgraph.cli import main
+from xgraph.training.recipe import recipe_of
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = str(ROOT / "examples/specs/xception_tiny.yaml")
@@ -102,7 +103,7 @@ def test_a_small_xception_learns_the_digits(
 
     analysed = load(TINY)
     folder = scan_image_folder(digits)
-    _, validation = split(folder, analysed.training.validation_split, analysed.training.seed)
+    _, validation = split(folder, recipe_of(analysed).validation_split, recipe_of(analysed).seed)
     images = ImageLoader(folder, analysed.input_shapes()[0]).load(validation)
     model_file = out / f"xception_tiny.{'pt2' if backend == 'torch' else 'keras'}"
     if backend == "torch":

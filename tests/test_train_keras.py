@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.api import loads
-from xgraph.init import Weights, random_weights
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas, from_environment, local_environments
 from xgraph.training.trainer import load_trainer
+from xgraph.weights.initial import Weights, random_weights
 
 DENSE = """\
 xgraph: 1

@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from xgraph.api import loads
 from xgraph.backend import load_backend
 from xgraph.errors import SpecError
-from xgraph.init import random_weights
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas, local_environments
 from xgraph.training.schedule import learning_rate
 from xgraph.training.trainer import load_trainer, training_graph
+from xgraph.weights.initial import random_weights
 from xgraph_torch.training import make_trainer
 
 DENSE = """\

@@ -12,11 +12,11 @@ import torch
 
 from xgraph.api import loads
 from xgraph.backend import load_backend
-from xgraph.init import initial_weights, random_weights
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas
 from xgraph.training.schedule import learning_rate
 from xgraph.training.trainer import load_trainer, regularized_keys
+from xgraph.weights.initial import initial_weights, random_weights
 
 SPEC = """\
 xgraph: 1

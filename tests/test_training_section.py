@@ -10,7 +10,7 @@ import pytest
 
 from xgraph.api import load, loads
 from xgraph.errors import SpecError
-from xgraph.training.recipe import SGD, Adam, Cosine, RMSprop, StepDecay, TrainingRecipe
+from xgraph.training.recipe import SGD, Adam, Cosine, RMSprop, StepDecay, TrainingRecipe, recipe_of
 from xgraph.training.schedule import learning_rate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,38 +33,42 @@ def _error(text: str, overrides: list[str] | None = None) -> SpecError:
 
 
 def test_xception_carries_the_papers_imagenet_recipe() -> None:
-    recipe = load(ROOT / "specs/xception.yaml").training
+    recipe = recipe_of(load(ROOT / "specs/xception.yaml"))
     assert recipe.optimizer == SGD(name="sgd", learning_rate=0.045, momentum=0.9)
     assert recipe.schedule == StepDecay(name="step", decay_rate=0.94, every_epochs=2)
     assert (recipe.weight_decay, recipe.batch_size) == (1e-5, 128)
 
 
 def test_a_spec_without_the_section_trains_by_the_defaults() -> None:
-    assert loads(SPEC).training == TrainingRecipe()
+    assert recipe_of(loads(SPEC)) == TrainingRecipe()
 
 
 def test_values_may_be_expressions_over_the_params() -> None:
     text = SPEC + "training: {optimizer: {name: sgd, learning_rate: '${rate * 2}'}}\n"
-    assert loads(text).training.optimizer.learning_rate == pytest.approx(0.1)
-    assert loads(text, ["rate=0.5"]).training.optimizer.learning_rate == pytest.approx(1.0)
+    assert recipe_of(loads(text)).optimizer.learning_rate == pytest.approx(0.1)
+    assert recipe_of(loads(text, ["rate=0.5"])).optimizer.learning_rate == pytest.approx(1.0)
 
 
 def test_set_reaches_every_setting_and_a_new_optimizer_starts_from_its_defaults() -> None:
     text = SPEC + "training: {optimizer: {name: sgd, momentum: 0.9}, batch_size: 8}\n"
-    recipe = loads(
-        text,
-        [
-            "training.batch_size=16",
-            "training.optimizer.learning_rate=0.3",
-            "training.schedule=cosine",
-        ],
-    ).training
+    recipe = recipe_of(
+        loads(
+            text,
+            [
+                "training.batch_size=16",
+                "training.optimizer.learning_rate=0.3",
+                "training.schedule=cosine",
+            ],
+        )
+    )
     assert recipe.batch_size == 16
     assert recipe.optimizer == SGD(name="sgd", learning_rate=0.3, momentum=0.9)
     assert recipe.schedule == Cosine(name="cosine")
-    assert loads(text, ["training.optimizer=rmsprop"]).training.optimizer == RMSprop(name="rmsprop")
+    assert recipe_of(loads(text, ["training.optimizer=rmsprop"])).optimizer == RMSprop(
+        name="rmsprop"
+    )
     changed = loads(SPEC, ["training.optimizer.name=adam", "training.optimizer.beta_1=0.8"])
-    assert changed.training.optimizer == Adam(name="adam", beta_1=0.8)
+    assert recipe_of(changed).optimizer == Adam(name="adam", beta_1=0.8)
 
 
 @pytest.mark.parametrize(
@@ -122,13 +126,13 @@ def test_extends_merges_the_section_setting_by_setting(tmp_path: Path) -> None:
         "xgraph: 1\nextends: base.yaml\nname: variant\n"
         "training: {optimizer: {learning_rate: 0.2}, batch_size: 4}\n"
     )
-    recipe = load(tmp_path / "variant.yaml").training
+    recipe = recipe_of(load(tmp_path / "variant.yaml"))
     assert recipe.optimizer == SGD(name="sgd", learning_rate=0.2, momentum=0.9)
     assert (recipe.epochs, recipe.batch_size) == (7, 4)
     (tmp_path / "other.yaml").write_text(
         "xgraph: 1\nextends: base.yaml\nname: other\ntraining: {optimizer: {name: adam}}\n"
     )
-    assert load(tmp_path / "other.yaml").training.optimizer == Adam(name="adam")
+    assert recipe_of(load(tmp_path / "other.yaml")).optimizer == Adam(name="adam")
     (tmp_path / "bad.yaml").write_text(
         "xgraph: 1\nextends: base.yaml\nname: bad\ntraining: {optimizer: {lr: 0.2}}\n"
     )

@@ -17,13 +17,13 @@ import torch
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.api import load, loads
 from xgraph.backend import load_backend
 from xgraph.errors import SpecError
-from xgraph.init import Weights, random_weights
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.weights.canonical import FORMAT, check_complete
 from xgraph.weights.formats import read_weights, write_weights
+from xgraph.weights.initial import Weights, random_weights
 from xgraph_keras.layer_order import keras_layer_order
 
 if TYPE_CHECKING:

@@ -14,9 +14,9 @@ import torch
 
 from xgraph.api import load
 from xgraph.backend import load_backend
+from xgraph.backend.rules import op_rules
 from xgraph.cli import main
-from xgraph.init import initial_weights
-from xgraph.rules import op_rules
+from xgraph.weights.initial import initial_weights
 
 SPEC = "specs/xception.yaml"
 SMALL = ["input_shape=[71,71,3]", "classes=10"]

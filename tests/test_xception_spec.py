@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from xgraph.analysis import AnalysedGraph
+from xgraph.ir.analysis import AnalysedGraph
 
 if TYPE_CHECKING:
     from conftest import CliRunner

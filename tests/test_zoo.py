@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.api import load
 from xgraph.backend import load_backend
-from xgraph.init import Weights
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.weights.formats import read_weights
+from xgraph.weights.initial import Weights
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

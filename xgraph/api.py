@@ -9,18 +9,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xgraph.analysis import AnalysedGraph
+from xgraph.backend.names import check_backend_names
 from xgraph.budgets import Budgets, active_budgets
 from xgraph.errors import SpecError, did_you_mean
 from xgraph.files import check_output, spec_inputs
-from xgraph.names import check_backend_names
-from xgraph.spec.compile import compile_source
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.spec.compile import SectionCompiler, compile_source
+from xgraph.spec.extends import load_yaml
 from xgraph.spec.params import parse_overrides
-from xgraph.spec.source import Source, load_yaml, parse_yaml
+from xgraph.spec.source import Source, parse_yaml
+from xgraph.training.section import compile_training
 
 if TYPE_CHECKING:
-    from xgraph.init import Weights
     from xgraph.passes.optimize import PassReport
+    from xgraph.weights.initial import Weights
+
+# The spec's sections beside the graph, and who compiles each.
+SECTIONS: Mapping[str, SectionCompiler] = {"training": compile_training}
 
 
 def load(
@@ -30,7 +35,7 @@ def load(
     `budgets` are the limits it runs under (default: those in force, xgraph.budgets)."""
     budgets = active_budgets(budgets)
     source = load_yaml(path, budgets)
-    analysed = compile_source(source, parse_overrides(overrides, budgets), budgets)
+    analysed = compile_source(source, parse_overrides(overrides, budgets), budgets, SECTIONS)
     return _names_checked(analysed, source)
 
 
@@ -43,13 +48,13 @@ def loads(
     """Compile spec text held in memory."""
     budgets = active_budgets(budgets)
     source = parse_yaml(text, file, budgets)
-    analysed = compile_source(source, parse_overrides(overrides, budgets), budgets)
+    analysed = compile_source(source, parse_overrides(overrides, budgets), budgets, SECTIONS)
     return _names_checked(analysed, source)
 
 
 def _names_checked(analysed: AnalysedGraph, source: Source) -> AnalysedGraph:
     """The graph, once every installed backend is known to take its node and model names,
-    so that whatever `validate` accepts builds (xgraph.names)."""
+    so that whatever `validate` accepts builds (xgraph.backend.names)."""
     check_backend_names(analysed, source.where.value(("name",)))
     return analysed
 
@@ -68,7 +73,7 @@ def load_with_weights(
     weights, read from `weights_file` (checked against the whole graph) or initialised.
     `accept_bad_values` loads a file's NaN or infinite values, negative variances and
     non-float tensors instead of refusing it."""
-    from xgraph.init import initial_weights
+    from xgraph.weights.initial import initial_weights
 
     analysed = load(path, overrides, budgets)
     if weights_file is not None:
@@ -97,7 +102,7 @@ def load_backends(
     rule is reported at its node before a framework is even imported. `options` (build
     choices such as the ONNX layout) go to every named backend."""
     from xgraph.backend import available_backends, load_backend
-    from xgraph.rules import require_rules
+    from xgraph.backend.rules import require_rules
 
     for name in names:
         if name in available_backends():
@@ -162,7 +167,10 @@ def build(
             f"the {chosen.name} backend writes {chosen.file_suffix} files, not '{target.name}'",
             hint=f"use -o {target.stem}{chosen.file_suffix}",
         )
-    plan = check_output(target if output is None else output, [*read, *spec_inputs(path, analysed)])
+    plan = check_output(
+        target if output is None else output,
+        [*read, *spec_inputs(path, analysed.graph.source_files())],
+    )
     progress(
         f"[{time.perf_counter() - started:5.1f}s] building {analysed.name} "
         f"({len(analysed.graph)} nodes) with {chosen.name}"

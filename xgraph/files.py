@@ -21,12 +21,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from xgraph.errors import FileError
-
-if TYPE_CHECKING:
-    from xgraph.analysis import AnalysedGraph
 
 SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")  # kernel and device file systems, never outputs
 _SPECIAL_FILES = (
@@ -53,10 +49,10 @@ class OutputPlan:
         return f"creating folder{'s' if len(self.new_folders) > 1 else ''} {names}"
 
 
-def spec_inputs(spec: str | Path, analysed: AnalysedGraph) -> list[tuple[str, str | Path]]:
+def spec_inputs(spec: str | Path, read_from: Iterable[str]) -> list[tuple[str, str | Path]]:
     """The files a command read its graph from: the spec, and the specs it extends (the
-    files its nodes were written in), for `check_output`."""
-    files = dict.fromkeys([str(spec), *(node.location.file for node in analysed.graph.nodes)])
+    files its nodes were written in, `read_from`), for `check_output`."""
+    files = dict.fromkeys([str(spec), *read_from])
     return [("the spec" if file == str(spec) else "a spec it extends", file) for file in files]
 
 

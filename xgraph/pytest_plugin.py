@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     # The types of pytest's repr_failure, which pytest does not export.
     from _pytest._code.code import TerminalRepr, TracebackStyle
 
-    from xgraph.parity import NumericReport, ParityReport  # imported by the items that run
+    from xgraph.reports.parity import NumericReport, ParityReport  # imported by the items that run
 
 FRAMEWORK_MARKER = "framework"
 FRAMEWORK_MARKER_HELP = (
@@ -176,7 +176,7 @@ def run_backend(analysed: Any, weights: Any, name: str, batch: int) -> BackendRu
     """Build the spec once in backend `name` with every node an output (as `xgraph parity
     --numeric` does) and keep the counts and outputs, or what went wrong."""
     from xgraph.backend import load_backend
-    from xgraph.parity import probe_every_node
+    from xgraph.reports.parity import probe_every_node
 
     run = BackendRun()
     backend: _Capturing | None = None
@@ -206,7 +206,7 @@ class SpecRuns:
     def run(self, backend: str, batch: int) -> BackendRun:
         if backend not in self.runs:
             if self.weights is None:
-                from xgraph.init import random_weights
+                from xgraph.weights.initial import random_weights
 
                 self.weights = random_weights(self.analysed, seed=0)
             self.runs[backend] = run_backend(self.analysed, self.weights, backend, batch)
@@ -249,7 +249,7 @@ class SpecItem(pytest.Item):
     def _analysed(self) -> Any:
         from xgraph.api import load
         from xgraph.spec.compile import validate_structure
-        from xgraph.spec.source import load_yaml
+        from xgraph.spec.extends import load_yaml
 
         declared = validate_structure(load_yaml(self.path)).params
         overrides = [
@@ -270,7 +270,7 @@ class SpecItem(pytest.Item):
         return {name: spec.run(name, batch).result(part) for name in backends}
 
     def runtest(self) -> None:
-        from xgraph.parity import numeric_parity, param_parity
+        from xgraph.reports.parity import numeric_parity, param_parity
 
         spec = self._spec()
         if self.check == "validate":

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph
+from xgraph.backend.lowering import LayerCall
+from xgraph.backend.rules import op_rules, require_rules
 from xgraph.errors import SpecError
 from xgraph.files import save_atomically
-from xgraph.graph import Node
-from xgraph.init import Weights, initial_weights, weight_key
-from xgraph.lowering import LayerCall
-from xgraph.rules import op_rules, require_rules
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
+from xgraph.weights.initial import Weights, initial_weights, weight_key
 from xgraph_keras.framework import keras
 from xgraph_keras.rules import KerasRule
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import jinja2
 
-from xgraph.analysis import AnalysedGraph
+from xgraph.backend.lowering import LayerCall
+from xgraph.backend.rules import op_rules
 from xgraph.codegen import (
     LINE,
     BlockCall,
@@ -34,9 +35,8 @@ from xgraph.codegen import (
     python_literal,
 )
 from xgraph.errors import SpecError
-from xgraph.graph import Node
-from xgraph.lowering import LayerCall
-from xgraph.rules import op_rules
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph_keras.framework import keras
 
 RESERVED = frozenset({"keras", "layers", "x", "inputs", "name", "i"})

@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph
+from xgraph.backend.rules import op_rules, require_rules
 from xgraph.files import save_atomically
-from xgraph.init import Weights
-from xgraph.rules import op_rules, require_rules
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.weights.archives import copy_member, member, open_archive, read_member
 from xgraph.weights.checks import ReadOptions, WeightFileError, shown
+from xgraph.weights.initial import Weights
 from xgraph_keras.hdf5_heaps import check_global_heaps
 from xgraph_keras.matching import FileLayer, Tensor, match_layers
 from xgraph_keras.rules.base import class_key

@@ -8,8 +8,8 @@ outputs that follows each layer's inputs in order.
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.rules import op_rules
+from xgraph.backend.rules import op_rules
+from xgraph.ir.analysis import AnalysedGraph
 
 
 def keras_layer_order(analysed: AnalysedGraph) -> list[str]:

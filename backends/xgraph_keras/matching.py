@@ -20,11 +20,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.init import Weights, weight_key
+from xgraph.backend.rules import op_rules
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ops.base import ParamSpec, format_shape
-from xgraph.rules import op_rules
 from xgraph.weights.checks import ReadOptions, WeightFileError, as_float32, check_dtypes
+from xgraph.weights.initial import Weights, weight_key
 from xgraph_keras.layer_order import keras_layer_order
 from xgraph_keras.rules.base import class_key
 

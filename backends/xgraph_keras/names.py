@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 
-from xgraph.analysis import AnalysedGraph
+from xgraph.backend.names import model_name_error, node_name_error
 from xgraph.errors import Location
-from xgraph.names import model_name_error, node_name_error
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph_keras.rules import RULES, KerasRule
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.-]*")
@@ -92,6 +92,6 @@ def _rule(op: str) -> KerasRule | None:
     installed package's entry points, a few hundred ms: only for a plugin's op)."""
     if op in RULES:
         return RULES[op]
-    from xgraph.rules import op_rules
+    from xgraph.backend.rules import op_rules
 
     return op_rules("keras").get(op)

@@ -32,11 +32,11 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.init import Weights
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas
 from xgraph.training.trainer import StepMetrics, regularized_keys, training_graph
+from xgraph.weights.initial import Weights
 from xgraph_keras.backend import KerasBackend
 from xgraph_keras.distribute import strategy_for
 from xgraph_keras.optimizers import keras_optimizer

@@ -22,12 +22,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from xgraph import __version__
-from xgraph.analysis import AnalysedGraph
+from xgraph.backend.rules import op_rules, require_rules
 from xgraph.errors import SpecError
 from xgraph.files import write_atomically
-from xgraph.graph import Node
-from xgraph.init import Weights, initial_weights, weight_key
-from xgraph.rules import op_rules, require_rules
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
+from xgraph.weights.initial import Weights, initial_weights, weight_key
 from xgraph_onnx.rules import OnnxRule
 from xgraph_onnx.rules.base import Lowered
 

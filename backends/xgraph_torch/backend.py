@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from xgraph.analysis import AnalysedGraph
+from xgraph.backend.lowering import LayerCall
+from xgraph.backend.rules import op_rules, require_rules
 from xgraph.errors import SpecError
 from xgraph.files import save_atomically
-from xgraph.graph import Node
-from xgraph.init import Weights, initial_weights, weight_key
-from xgraph.lowering import LayerCall
-from xgraph.rules import op_rules, require_rules
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
+from xgraph.weights.initial import Weights, initial_weights, weight_key
 from xgraph_torch.module import GraphModule, build_module
 from xgraph_torch.rules import TorchRule, TorchSlot
 

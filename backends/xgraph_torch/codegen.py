@@ -23,7 +23,9 @@ from typing import Any
 import jinja2
 from torch import nn
 
-from xgraph.analysis import AnalysedGraph
+from xgraph.backend.lowering import LayerCall
+from xgraph.backend.names import node_name_error
+from xgraph.backend.rules import op_rules
 from xgraph.codegen import (
     LINE,
     BlockCall,
@@ -41,10 +43,8 @@ from xgraph.codegen import (
     python_literal,
 )
 from xgraph.errors import SpecError
-from xgraph.graph import Node
-from xgraph.lowering import LayerCall
-from xgraph.names import node_name_error
-from xgraph.rules import op_rules
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph_torch.names import reserved_reason
 from xgraph_torch.rules.activation import ACTIVATION_LAYERS
 from xgraph_torch.rules.base import LAYERS, NN

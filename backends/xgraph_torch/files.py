@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph
+from xgraph.backend.rules import op_rules, require_rules
 from xgraph.files import save_atomically
-from xgraph.init import Weights, weight_key
-from xgraph.rules import op_rules, require_rules
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.weights.archives import open_archive
 from xgraph.weights.checks import (
     ReadOptions,
@@ -32,6 +31,7 @@ from xgraph.weights.checks import (
     limited_notes,
     shown,
 )
+from xgraph.weights.initial import Weights, weight_key
 from xgraph_torch.archive import ArchiveLimits, TensorRecord, scan_state_dict
 
 _MISFIT_HINT = "is the file from this architecture, with the same --set parameters?"

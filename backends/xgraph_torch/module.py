@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph_torch.names import reserved_reason
 
 

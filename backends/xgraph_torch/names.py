@@ -10,9 +10,9 @@ real GraphModule, so they stay those of the installed torch.
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
+from xgraph.backend.names import node_name_error
 from xgraph.errors import Location
-from xgraph.names import node_name_error
+from xgraph.ir.analysis import AnalysedGraph
 
 # Public attributes and methods of torch.nn.Module (torch 2.13).
 MODULE_ATTRIBUTES = frozenset(

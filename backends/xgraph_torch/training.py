@@ -28,12 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
-from xgraph.init import Weights
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas
 from xgraph.training.trainer import StepMetrics, regularized_keys, training_graph
+from xgraph.weights.initial import Weights
 from xgraph_torch.backend import TorchBackend, to_channels_first
 from xgraph_torch.optimizers import keras_optimizer
 from xgraph_torch.rules import TorchSlot

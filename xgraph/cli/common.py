@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from xgraph.errors import SpecError
 
 if TYPE_CHECKING:
-    from xgraph.analysis import AnalysedGraph
+    from xgraph.ir.analysis import AnalysedGraph
 
 SPEC_HELP = "the YAML spec file (see docs/spec.md)"
 
@@ -64,7 +64,7 @@ def add_accept_bad_values(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    from xgraph.initializers import DEFAULT_INITIALIZER, KERNEL_INITIALIZERS
+    from xgraph.ops.initializers import DEFAULT_INITIALIZER, KERNEL_INITIALIZERS
 
     add_set(parser)
     parser.add_argument(
@@ -104,7 +104,9 @@ def checked_output(
     writing it will create are announced."""
     from xgraph.files import check_output, spec_inputs
 
-    plan = check_output(args.output, [*spec_inputs(args.spec, analysed), *inputs])
+    plan = check_output(
+        args.output, [*spec_inputs(args.spec, analysed.graph.source_files()), *inputs]
+    )
     if note := plan.folders_note():
         progress(note)
     return plan.path

@@ -34,7 +34,7 @@ def add_ops(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_ops(args: argparse.Namespace) -> int:
-    from xgraph.catalogue import catalogue, catalogue_text
+    from xgraph.reports.catalogue import catalogue, catalogue_text
 
     entries = catalogue()
     print(json.dumps(entries, indent=2) if args.json else catalogue_text(entries))
@@ -66,11 +66,11 @@ def add_schema(commands: argparse._SubParsersAction) -> None:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.document == "spec":
-        from xgraph.schema import spec_json_schema
+        from xgraph.reports.schema import spec_json_schema
 
         schema = spec_json_schema()
     else:
-        from xgraph.documents import DOCUMENT_SCHEMAS
+        from xgraph.reports.documents import DOCUMENT_SCHEMAS
 
         schema = DOCUMENT_SCHEMAS[args.document]
     print(json.dumps(schema, indent=2))

@@ -85,8 +85,8 @@ def add_parity(commands: argparse._SubParsersAction) -> None:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from xgraph.api import load_backends
-    from xgraph.init import random_weights
-    from xgraph.parity import check_numeric_parity_pairs, check_param_parity
+    from xgraph.reports.parity import check_numeric_parity_pairs, check_param_parity
+    from xgraph.weights.initial import random_weights
 
     check_numbers(args)
     analysed, weights = _load_for_build(args)

@@ -73,7 +73,7 @@ def add_summary(commands: argparse._SubParsersAction) -> None:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from xgraph.api import load
-    from xgraph.report import summary_dict, summary_table
+    from xgraph.reports.summary import summary_dict, summary_table
 
     analysed = load(args.spec, args.overrides)
     if args.json:
@@ -106,7 +106,7 @@ def add_graph(commands: argparse._SubParsersAction) -> None:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     from xgraph.api import load
-    from xgraph.render import render
+    from xgraph.reports.render import render
 
     analysed = load(args.spec, args.overrides)
     render(analysed, checked_output(args, analysed))
@@ -139,7 +139,7 @@ def add_diff(commands: argparse._SubParsersAction) -> None:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from xgraph.api import load
-    from xgraph.diff import diff_dict, diff_graphs, diff_text
+    from xgraph.reports.diff import diff_dict, diff_graphs, diff_text
 
     result = diff_graphs(load(args.before, args.overrides), load(args.after, args.overrides))
     print(json.dumps(diff_dict(result), indent=2) if args.json else diff_text(result))
@@ -169,7 +169,7 @@ def add_table(commands: argparse._SubParsersAction) -> None:
 
 def cmd_table(args: argparse.Namespace) -> int:
     from xgraph.api import load
-    from xgraph.report import table_row, table_text
+    from xgraph.reports.summary import table_row, table_text
 
     rows = [table_row(load(spec, args.overrides)) for spec in args.specs]
     print(json.dumps(rows, indent=2) if args.json else table_text(rows))

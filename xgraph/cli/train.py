@@ -125,8 +125,6 @@ def add_train(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from xgraph.training.launch import is_launched_replica, run_local
     from xgraph.training.trainer import trainer_entries
 
@@ -144,15 +142,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         describe_artifacts,
         train,
     )
+    from xgraph.training.recipe import recipe_of
     from xgraph.training.replicas import Replicas, from_environment
 
     analysed = load(args.spec, args.overrides)
     changes = {"epochs": args.epochs, "batch_size": args.train_batch}
     changes = {key: value for key, value in changes.items() if value is not None}
     if changes:
-        analysed = dataclasses.replace(
-            analysed, training=analysed.training.model_copy(update=changes)
-        )
+        analysed = analysed.with_section("training", recipe_of(analysed).model_copy(update=changes))
     out = Path(args.out) if args.out else Path("runs") / f"{analysed.name}-{args.backend}"
     check_output_folder(out, [("the training data", args.data)])
     if args.nproc > 1 and not is_launched_replica():  # said once, before any process starts

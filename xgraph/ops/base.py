@@ -27,7 +27,7 @@ A = TypeVar("A", bound=Attrs)
 
 
 class HasAttrs(Protocol):
-    """What `attrs_of` reads of a node (`xgraph.graph.Node`, which this module cannot import)."""
+    """What `attrs_of` reads of a node (`xgraph.ir.graph.Node`, which this module cannot import)."""
 
     @property
     def name(self) -> str: ...

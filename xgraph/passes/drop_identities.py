@@ -8,12 +8,12 @@ name is the model's interface.
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.init import Weights
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.activation import ActivationAttrs
 from xgraph.ops.base import attrs_of
 from xgraph.passes.rewrite import Rewritten, merge_into
+from xgraph.weights.initial import Weights
 
 
 def is_inference_identity(node: Node) -> bool:

@@ -12,12 +12,12 @@ import dataclasses
 
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.init import Weights, weight_key
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
 from xgraph.ops.norm import BatchNormAttrs
 from xgraph.passes.rewrite import Rewritten, merge_into, sole_reader
+from xgraph.weights.initial import Weights, weight_key
 
 
 def _foldable_producer(analysed: AnalysedGraph, norm: Node) -> Node | None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.init import Weights
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.activation import ActivationAttrs
 from xgraph.ops.base import attrs_of
 from xgraph.passes.rewrite import Rewritten, merge_into, sole_reader
+from xgraph.weights.initial import Weights
 
 
 def _fusable_producer(analysed: AnalysedGraph, activation: Node) -> Node | None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError, did_you_mean
-from xgraph.init import Weights
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.passes.drop_identities import drop_identities
 from xgraph.passes.fold_batch_norm import fold_batch_norm
 from xgraph.passes.fuse_activation import fuse_activations
 from xgraph.passes.rewrite import Rewritten
+from xgraph.weights.initial import Weights
 
 
 @dataclass(frozen=True)

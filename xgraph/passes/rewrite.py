@@ -12,9 +12,9 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from xgraph.analysis import AnalysedGraph, analyse
-from xgraph.graph import Graph, Node
-from xgraph.init import Weights
+from xgraph.ir.analysis import AnalysedGraph, analyse
+from xgraph.ir.graph import Graph, Node
+from xgraph.weights.initial import Weights
 
 
 @dataclass(frozen=True)
@@ -59,4 +59,4 @@ def merge_into(
             node = dataclasses.replace(node, inputs=inputs)
         nodes.append(node)
     merged = Graph(graph.name, nodes, graph.inputs, graph.outputs, graph.initializer)
-    return analyse(merged, analysed.params)
+    return analyse(merged, analysed.params, sections=analysed.sections)

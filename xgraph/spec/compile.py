@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from typing import Any
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from xgraph.analysis import AnalysedGraph, analyse
 from xgraph.budgets import Budgets, active_budgets
 from xgraph.errors import SpecError, did_you_mean
-from xgraph.graph import Graph, Node
+from xgraph.ir.analysis import AnalysedGraph, analyse
+from xgraph.ir.graph import Graph, Node
 from xgraph.ops import REGISTRY
 from xgraph.spec.diagnostics import spec_error_from_validation
 from xgraph.spec.expand import Expansion, RawNode, expand
 from xgraph.spec.model import SPEC_VERSION, Spec
 from xgraph.spec.params import Override
 from xgraph.spec.source import Source, SourceMap
-from xgraph.training.section import compile_training, is_training_override
+
+
+class SectionCompiler(Protocol):
+    """Compiles one of the spec's sections beside the graph (`training:`), owned by another
+    package (xgraph.training.section), so the spec language does not depend on it. It gets the
+    section (`${...}` resolved, None when absent), where the spec's text is, and the `--set`
+    overrides whose name starts with the section's."""
+
+    def __call__(self, section: Any, where: SourceMap, overrides: Sequence[Override]) -> Any: ...
+
+
+def _section_of(override: Override, sections: Mapping[str, SectionCompiler]) -> str | None:
+    head = override.name.split(".", 1)[0]
+    return head if head in sections else None
 
 
 def validate_structure(source: Source) -> Spec:
@@ -143,24 +156,35 @@ def check_names(expansion: Expansion) -> None:
 
 
 def compile_source(
-    source: Source, overrides: Sequence[Override] = (), budgets: Budgets | None = None
+    source: Source,
+    overrides: Sequence[Override] = (),
+    budgets: Budgets | None = None,
+    sections: Mapping[str, SectionCompiler] | None = None,
 ) -> AnalysedGraph:
     """The whole front end: structure, expansion, attributes, references, then the passes,
-    all within `budgets`."""
+    all within `budgets`; the `sections` beside the graph by the compilers given."""
+    sections = sections or {}
     budgets = active_budgets(budgets)
     if isinstance(source.data, dict) and "extends" in source.data:  # text held in memory
         from xgraph.spec.extends import resolve_extends
 
         source = resolve_extends(source, budgets)
     spec = validate_structure(source)
-    training_overrides = [o for o in overrides if is_training_override(o)]
-    graph_overrides = [o for o in overrides if not is_training_override(o)]
+    graph_overrides = [o for o in overrides if _section_of(o, sections) is None]
     expansion = expand(spec, source.where, graph_overrides, budgets)
-    recipe = compile_training(expansion.training, source.where, training_overrides)
+    raw_sections = {"training": expansion.training}
+    compiled = {
+        name: compile_section(
+            raw_sections.get(name),
+            source.where,
+            [o for o in overrides if _section_of(o, sections) == name],
+        )
+        for name, compile_section in sections.items()
+    }
     check_names(expansion)
     checked: dict[Hashable, Any] = {}
     nodes = [checked_node(raw, source.where, checked) for raw in expansion.nodes]
     inputs = tuple(node.name for node in nodes if node.op == "input")
     outputs = tuple(ref for ref, _ in expansion.outputs)
     graph = Graph(expansion.name, nodes, inputs, outputs, expansion.initializer)
-    return analyse(graph, expansion.params, budgets, recipe)
+    return analyse(graph, expansion.params, budgets, compiled)

@@ -447,3 +447,12 @@ class _Index:
                 f"'{name}' is both overridden and {action}", location, hint="keep one of the two"
             )
         gone[i] = action
+
+
+def load_yaml(path: str | Path, budgets: Budgets | None = None) -> Source:
+    """Read and parse a spec file, with the specs it `extends` merged in."""
+    budgets = active_budgets(budgets)
+    source = read_yaml_file(path, budgets=budgets)
+    if isinstance(source.data, dict) and "extends" in source.data:
+        return resolve_extends(source, budgets)
+    return source

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from xgraph.initializers import DEFAULT_INITIALIZER, KERNEL_INITIALIZERS
+from xgraph.ops.initializers import DEFAULT_INITIALIZER, KERNEL_INITIALIZERS
 
 SPEC_VERSION = 1
 

@@ -436,17 +436,6 @@ def parse_yaml(text: str, file: str, budgets: Budgets | None = None) -> Source:
     return Source(data, converter.where)
 
 
-def load_yaml(path: str | Path, budgets: Budgets | None = None) -> Source:
-    """Read and parse a spec file, with the specs it `extends` merged in (xgraph.spec.extends)."""
-    budgets = active_budgets(budgets)
-    source = read_yaml_file(path, budgets=budgets)
-    if isinstance(source.data, dict) and "extends" in source.data:
-        from xgraph.spec.extends import resolve_extends
-
-        return resolve_extends(source, budgets)
-    return source
-
-
 def read_yaml_file(
     path: str | Path, name: str | None = None, budgets: Budgets | None = None
 ) -> Source:

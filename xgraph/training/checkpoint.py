@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.init import Weights
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.training.recipe import recipe_of
 from xgraph.training.trainer import StepMetrics
 from xgraph.weights.canonical import expected_shapes, write_canonical
 from xgraph.weights.checks import WeightFileError
 from xgraph.weights.formats import read_weights
+from xgraph.weights.initial import Weights
 
 LATEST = "latest"
 KEEP = 2  # checkpoints kept: the newest and the one before it
@@ -91,7 +92,7 @@ def save_checkpoint(
         "spec": analysed.name,
         "graph": graph_fingerprint(analysed),
         "backend": backend,
-        "recipe": analysed.training.model_dump(),
+        "recipe": recipe_of(analysed).model_dump(),
         "position": asdict(position),
     }
     (partial / "state.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -15,10 +15,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.backend import load_backend
 from xgraph.errors import SpecError
-from xgraph.init import Weights, initial_weights
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.training.checkpoint import (
     Position,
     latest_checkpoint,
@@ -27,9 +26,11 @@ from xgraph.training.checkpoint import (
 )
 from xgraph.training.data import DataError, ImageLoader, epoch_batches, scan_image_folder, split
 from xgraph.training.progress import Progress, Throughput, append_metrics
+from xgraph.training.recipe import recipe_of
 from xgraph.training.replicas import Replicas
 from xgraph.training.schedule import learning_rate
 from xgraph.training.trainer import NO_METRICS, StepMetrics, Trainer, load_trainer
+from xgraph.weights.initial import Weights, initial_weights
 
 METRICS = "metrics.jsonl"
 
@@ -75,7 +76,7 @@ def check_replicas(analysed: AnalysedGraph, replicas: Replicas) -> None:
             f"training needs a model with one output; '{analysed.name}' has {len(outputs)} "
             f"({', '.join(outputs)})"
         )
-    batch = analysed.training.batch_size
+    batch = recipe_of(analysed).batch_size
     if batch % replicas.world_size:
         raise SpecError(
             f"the batch of {batch} does not split evenly over {replicas.world_size} processes",
@@ -131,7 +132,7 @@ def train(
     """Train `analysed` by its recipe on the image folder `config.data`, writing checkpoints,
     metrics and finally the model (as `xgraph build` writes it) into `config.out`."""
     replicas = replicas or Replicas()
-    recipe = analysed.training
+    recipe = recipe_of(analysed)
     make_trainer = load_trainer(config.backend)
     backend = load_backend(config.backend)
     check_replicas(analysed, replicas)

@@ -13,6 +13,8 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from xgraph.ir.analysis import AnalysedGraph
+
 Rate = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]
 
@@ -131,3 +133,11 @@ class TrainingRecipe(_Strict):
 
 
 DEFAULT_RECIPE = TrainingRecipe()
+
+
+def recipe_of(analysed: AnalysedGraph) -> TrainingRecipe:
+    """How `xgraph train` trains a model: its spec's `training:` section with the defaults
+    (compiled beside the graph by xgraph.training.section), or the defaults alone."""
+    recipe = analysed.sections.get("training", DEFAULT_RECIPE)
+    assert isinstance(recipe, TrainingRecipe), f"the training section is a {type(recipe)}"
+    return recipe

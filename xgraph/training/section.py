@@ -16,13 +16,8 @@ from xgraph.spec.params import Override
 from xgraph.spec.source import PathKey, SourceMap
 from xgraph.training.recipe import DEFAULT_RECIPE, OPTIMIZERS, SCHEDULES, TrainingRecipe, named
 
-PREFIX = "training."
 # Sections given as a mapping with a `name`; a bare name is short for `{name: NAME}`.
 _NAMED = {"optimizer": named(OPTIMIZERS), "schedule": named(SCHEDULES)}
-
-
-def is_training_override(override: Override) -> bool:
-    return override.name == "training" or override.name.startswith(PREFIX)
 
 
 def _override_path(override: Override) -> tuple[str, ...]:

@@ -15,13 +15,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
-from xgraph.graph import Graph, Node
-from xgraph.init import Weights, weight_key
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Graph, Node
 from xgraph.plugins import TRAINERS, entries, load_entry
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas
+from xgraph.weights.initial import Weights, weight_key
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.files import save_atomically
-from xgraph.init import Weights, weight_key
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ops.base import format_shape
 from xgraph.weights.checks import (
     ReadOptions,
@@ -30,6 +29,7 @@ from xgraph.weights.checks import (
     check_dtypes,
     shown,
 )
+from xgraph.weights.initial import Weights, weight_key
 
 FORMAT = "xgraph-canonical"
 VERSION = "1"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from xgraph.errors import FileError
-from xgraph.init import Weights
+from xgraph.weights.initial import Weights
 
 ACCEPT_OPTION = "--accept-bad-values"
 

@@ -12,11 +12,11 @@ from functools import cache
 from pathlib import Path
 from typing import Protocol
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
-from xgraph.init import Weights
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.weights.canonical import check_complete, read_canonical, write_canonical
 from xgraph.weights.checks import ReadOptions, WeightFileError, check_values
+from xgraph.weights.initial import Weights
 
 
 class WeightFileFormat(Protocol):

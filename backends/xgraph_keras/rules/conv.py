@@ -3,9 +3,9 @@ become a ZeroPadding2D named `<node>_pad` before a 'valid' convolution."""
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.lowering import LayerCall
+from xgraph.backend.lowering import LayerCall
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
 from xgraph.ops.conv import Conv2dAttrs, DepthwiseConv2dAttrs, SeparableConv2dAttrs, WindowAttrs
 from xgraph_keras.rules.base import LAYERS, KerasRule, layer, weights

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.lowering import LayerCall
+from xgraph.backend.lowering import LayerCall
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
 from xgraph.ops.dense import DenseAttrs, DropoutAttrs
 from xgraph_keras.rules.base import KerasRule, layer, weights

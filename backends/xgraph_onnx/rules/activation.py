@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.activation import ActivationAttrs
 from xgraph.ops.base import attrs_of
 from xgraph_onnx.rules.base import Lowered, OnnxNode, OnnxRule, OnnxSlot, constant, inner, weight

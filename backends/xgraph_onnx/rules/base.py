@@ -12,18 +12,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.layouts import (
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
+from xgraph.ops.base import Shape
+from xgraph.ops.fields import Padding
+from xgraph.ops.windows import resolve_padding
+from xgraph.weights.layouts import (
     depthwise_from_grouped,
     depthwise_to_grouped,
     kernel_from_channels_first,
     kernel_to_channels_first,
     same,
 )
-from xgraph.ops.base import Shape
-from xgraph.ops.fields import Padding
-from xgraph.ops.windows import resolve_padding
 
 if TYPE_CHECKING:
     from numpy import ndarray

@@ -3,8 +3,8 @@ a depthwise convolution is a grouped Conv; a separable one, two Convs."""
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
 from xgraph.ops.conv import Conv2dAttrs, DepthwiseConv2dAttrs, SeparableConv2dAttrs, WindowAttrs
 from xgraph_onnx.rules.activation import then_activate

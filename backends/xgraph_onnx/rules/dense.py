@@ -3,8 +3,8 @@ channels-last value), flatten in (H, W, C) order, and dropout (nothing, in infer
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
 from xgraph.ops.dense import DenseAttrs
 from xgraph_onnx.rules.activation import then_activate

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.layouts import channels_first_dim
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
 from xgraph.ops.merge import ConcatAttrs
+from xgraph.weights.layouts import channels_first_dim
 from xgraph_onnx.rules.base import Lowered, OnnxNode, OnnxRule, rank
 
 

@@ -3,8 +3,8 @@ out of the count, as TensorFlow does)."""
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
 from xgraph.ops.pool import GlobalPoolAttrs, Pool2dAttrs
 from xgraph_onnx.rules.base import Lowered, OnnxNode, OnnxRule, inner, onnx_pads

@@ -3,8 +3,8 @@ by the backend when the model takes NHWC."""
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
 from xgraph.ops.reshape import ZeroPad2dAttrs
 from xgraph_onnx.rules.base import (

@@ -3,9 +3,9 @@ used by the `activation` op and by the activations fused into convolutions and d
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.lowering import LayerCall
+from xgraph.backend.lowering import LayerCall
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.activation import ActivationAttrs
 from xgraph.ops.base import attrs_of
 from xgraph_torch.rules.base import NN, TorchRule, TorchSlot, channels

@@ -2,7 +2,7 @@
 
 Rules are framework-free (they describe modules, they do not make them), so `xgraph ops`
 and weight-file checks read them without importing torch. Torch's layouts are the
-channels-first ones of `xgraph.layouts`.
+channels-first ones of `xgraph.weights.layouts`.
 """
 
 from __future__ import annotations
@@ -11,19 +11,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.layouts import (
+from xgraph.backend.lowering import LayerCall
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
+from xgraph.ops.base import Shape
+from xgraph.ops.fields import Padding
+from xgraph.ops.windows import resolve_padding
+from xgraph.weights.layouts import (
     depthwise_from_grouped,
     depthwise_to_grouped,
     kernel_from_channels_first,
     kernel_to_channels_first,
     same,
 )
-from xgraph.lowering import LayerCall
-from xgraph.ops.base import Shape
-from xgraph.ops.fields import Padding
-from xgraph.ops.windows import resolve_padding
 
 if TYPE_CHECKING:
     from numpy import ndarray

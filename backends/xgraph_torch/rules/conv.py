@@ -3,9 +3,9 @@ and a fused activation, as Keras's layers have."""
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.lowering import LayerCall
+from xgraph.backend.lowering import LayerCall
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
 from xgraph.ops.conv import Conv2dAttrs, DepthwiseConv2dAttrs, SeparableConv2dAttrs, WindowAttrs
 from xgraph_torch.rules.base import (

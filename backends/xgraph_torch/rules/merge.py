@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.layouts import channels_first_dim
-from xgraph.lowering import LayerCall
+from xgraph.backend.lowering import LayerCall
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
 from xgraph.ops.merge import ConcatAttrs
+from xgraph.weights.layouts import channels_first_dim
 from xgraph_torch.rules.base import LAYERS, TorchRule
 
 

@@ -6,9 +6,9 @@ reshapes need no transpose and lower to plain torch."""
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.lowering import LayerCall
+from xgraph.backend.lowering import LayerCall
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.ops.base import Shape, attrs_of
 from xgraph.ops.reshape import ZeroPad2dAttrs
 from xgraph_torch.rules.base import LAYERS, NN, TorchRule

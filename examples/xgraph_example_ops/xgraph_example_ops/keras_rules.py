@@ -3,9 +3,9 @@ layer class and weights that Keras's files record (read without TensorFlow)."""
 
 from __future__ import annotations
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
-from xgraph.lowering import LayerCall
+from xgraph.backend.lowering import LayerCall
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph_keras.rules.base import KerasRule, layer, weights
 
 

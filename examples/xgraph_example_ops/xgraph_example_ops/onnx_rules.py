@@ -13,8 +13,8 @@ from xgraph_onnx.rules.base import (
     weight,
 )
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.graph import Node
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 
 
 def lower_channel_affine(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:

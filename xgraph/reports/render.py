@@ -8,9 +8,9 @@ from collections.abc import Iterable, Iterator
 from itertools import count
 from pathlib import Path
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
 from xgraph.files import write_atomically
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ops.base import format_shape
 
 RENDERED_FORMATS = {".svg": "svg", ".png": "png"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from xgraph.errors import SpecError
-from xgraph.graph import Graph, Node
+from xgraph.ir.graph import Graph, Node
 
 
 def block_notes(node: Node) -> list[str]:

@@ -5,16 +5,17 @@ This is what backends, the summary and code generation consume.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from xgraph.budgets import Budgets, active_budgets
-from xgraph.graph import Graph, Node
+from xgraph.ir.check import check_graph
+from xgraph.ir.counts import NodeCounts, count_nodes
+from xgraph.ir.graph import Graph, Node
+from xgraph.ir.shapes import infer_shapes
 from xgraph.ops.base import Shape
-from xgraph.passes.check import check_graph
-from xgraph.passes.counts import NodeCounts, count_nodes
-from xgraph.passes.shapes import infer_shapes
-from xgraph.training.recipe import DEFAULT_RECIPE, TrainingRecipe
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,9 @@ class AnalysedGraph:
     shapes: dict[str, Shape]
     counts: dict[str, NodeCounts]
     params: dict[str, Any] = field(default_factory=dict)
-    # How `xgraph train` trains it: the spec's `training:` section, with defaults.
-    training: TrainingRecipe = DEFAULT_RECIPE
+    # The spec's other sections, each compiled by the package that owns it (`training:` by
+    # xgraph.training.section into a recipe): the IR carries them without knowing them.
+    sections: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -63,15 +65,19 @@ class AnalysedGraph:
             {name: self.shapes[name] for name in kept},
             {name: self.counts[name] for name in kept},
             dict(self.params),
-            self.training,
+            self.sections,
         )
+
+    def with_section(self, name: str, value: Any) -> AnalysedGraph:
+        """The same analysis with one section replaced (a recipe changed on the command line)."""
+        return dataclasses.replace(self, sections={**self.sections, name: value})
 
 
 def analyse(
     graph: Graph,
     params: dict[str, Any] | None = None,
     budgets: Budgets | None = None,
-    training: TrainingRecipe = DEFAULT_RECIPE,
+    sections: Mapping[str, Any] | None = None,
 ) -> AnalysedGraph:
     """Check the graph's structure, then infer shapes and count parameters and MACs (and
     refuse weights beyond the budgets)."""
@@ -79,4 +85,4 @@ def analyse(
     check_graph(graph)
     shapes = infer_shapes(graph, budgets)
     counts = count_nodes(graph, shapes, budgets)
-    return AnalysedGraph(graph, shapes, counts, dict(params or {}), training)
+    return AnalysedGraph(graph, shapes, counts, dict(params or {}), dict(sections or {}))

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.rules import require_rules
+from xgraph.backend.rules import require_rules
+from xgraph.ir.analysis import AnalysedGraph
 
 Counts = tuple[int, int]
 

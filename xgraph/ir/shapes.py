@@ -6,9 +6,9 @@ import math
 
 from xgraph.budgets import Budgets, active_budgets
 from xgraph.errors import SpecError
-from xgraph.graph import Graph, Node
+from xgraph.ir.check import block_notes
+from xgraph.ir.graph import Graph, Node
 from xgraph.ops.base import Shape, ShapeError, format_shape
-from xgraph.passes.check import block_notes
 
 
 def infer_shapes(graph: Graph, budgets: Budgets | None = None) -> dict[str, Shape]:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from functools import cache
 from importlib.metadata import entry_points
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.errors import Location, SpecError
-from xgraph.graph import Node
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.plugins import BACKENDS
 
 NAMES_MODULE = "names"  # `<backend package>.names`, beside the backend's rules

@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
-from xgraph.analysis import AnalysedGraph
-from xgraph.initializers import KERNEL_INITIALIZERS
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ops.base import ParamSpec, Shape
+from xgraph.ops.initializers import KERNEL_INITIALIZERS
 
 Weights = dict[str, np.ndarray]
 

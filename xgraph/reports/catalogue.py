@@ -8,8 +8,8 @@ import json
 import textwrap
 from typing import Any
 
+from xgraph.backend.rules import backends_for
 from xgraph.ops import REGISTRY, OpDef
-from xgraph.rules import backends_for
 
 
 def _attributes(opdef: OpDef) -> list[dict[str, Any]]:

@@ -13,8 +13,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from xgraph.errors import Location
-from xgraph.initializers import DEFAULT_INITIALIZER
 from xgraph.ops import REGISTRY, Attrs, OpDef
+from xgraph.ops.initializers import DEFAULT_INITIALIZER
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -47,7 +47,7 @@ class Graph:
     """A checked, acyclic graph of nodes with ordered inputs and outputs.
 
     `xgraph.spec.compile` checks names and references before building it, and
-    `xgraph.passes.check` its arity, cycles and dead nodes; this class assumes they passed.
+    `xgraph.ir.check` its arity, cycles and dead nodes; this class assumes they passed.
     The common walks (topological order, consumers, ancestors) are done here directly;
     `digraph`, the same graph as a networkx DiGraph, is built (and networkx imported) only
     when asked for, which keeps the CLI's start-up short.
@@ -113,6 +113,10 @@ class Graph:
         if order is None:
             raise ValueError(f"graph '{self.name}' has a cycle")
         return tuple(self._by_name[name] for name in order)
+
+    def source_files(self) -> list[str]:
+        """The files the nodes were written in (a spec and those it extends), each once."""
+        return list(dict.fromkeys(node.location.file for node in self.nodes))
 
     def consumers(self, name: str) -> list[str]:
         return list(self._consumers[name])

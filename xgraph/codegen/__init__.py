@@ -7,7 +7,7 @@ value a Python variable. A backend's printer (`xgraph_<backend>.codegen`) turns 
 into source through its jinja2 templates; the source is compiled before it is returned.
 
 Names: node names are validated identifiers, and `validate` has refused those a backend
-cannot use (xgraph.names). Every name the code makes from spec text (functions, classes,
+cannot use (xgraph.backend.names). Every name the code makes from spec text (functions, classes,
 variables) is a Python identifier clear of the module's own names, and spec text printed in
 docstrings and comments is escaped: no spec can make the generated module run code of its own.
 """
@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from xgraph import __version__
-from xgraph.analysis import AnalysedGraph
+from xgraph.backend.lowering import LayerCall
+from xgraph.backend.rules import require_rules
 from xgraph.errors import SpecError, did_you_mean
-from xgraph.graph import Node
-from xgraph.lowering import LayerCall
-from xgraph.rules import require_rules
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 from xgraph.spec.compile import validate_structure
-from xgraph.spec.source import load_yaml
+from xgraph.spec.extends import load_yaml
 
 LINE = 100  # the line length the generated code is formatted for (this project's ruff's)
 PAIRS = {"kernel_size", "stride", "padding", "dilation", "strides", "pool_size", "dilation_rate"}
@@ -507,7 +507,11 @@ def _value_params(
     another value: the same nodes and layers, and every changed argument equal to the
     parameter itself. They become keyword arguments of the generated model (only where
     they are used outside blocks); any other parameter is resolved."""
-    from xgraph.api import load
+    from xgraph.spec.compile import compile_source
+    from xgraph.spec.params import parse_overrides
+
+    def load(path: str, given: list[str]) -> AnalysedGraph:
+        return compile_source(load_yaml(path), parse_overrides(given))
 
     def lowered(graph: AnalysedGraph) -> dict[str, list[LayerCall]]:
         return {node.name: printer.lower(graph, node) for node in graph.graph.nodes}

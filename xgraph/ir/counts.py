@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from xgraph.budgets import Budgets, active_budgets
-from xgraph.graph import Graph, Node
+from xgraph.ir.check import block_notes
+from xgraph.ir.graph import Graph, Node
 from xgraph.ops.base import ParamSpec, Shape, format_shape
-from xgraph.passes.check import block_notes
 
 
 @dataclass(frozen=True)

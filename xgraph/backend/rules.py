@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.errors import SpecError
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.plugins import OP_RULES, entries, installed_backends, loaded, package_of
 
 

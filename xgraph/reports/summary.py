@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xgraph.analysis import AnalysedGraph
+from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ops.base import format_shape
 
 

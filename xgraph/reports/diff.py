@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from xgraph.analysis import AnalysedGraph
 from xgraph.errors import as_yaml
-from xgraph.graph import Node
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
 
 TOTALS = ("nodes", "total_params", "trainable_params", "non_trainable_params", "macs")
 _TOTAL_LABELS = {
