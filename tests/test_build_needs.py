@@ -285,8 +285,11 @@ def test_every_accepted_name_builds_in_every_backend_and_in_the_generated_code(
 
     generated = import_source(generate(analysed, "torch", path), tmp_path, "odd_torch")
     module = generated.Odd().eval()
-    assert sorted(module.state_dict()) == sorted(built_state)
-    module.load_state_dict(built_state)
+    from xgraph_torch.codegen import state_dict_keys
+
+    keys = state_dict_keys(analysed, list(built_state))  # layers of block instances nest
+    assert sorted(module.state_dict()) == sorted(keys.values())
+    module.load_state_dict({keys[key]: value for key, value in built_state.items()})
     with torch.no_grad():
         nchw = [torch.from_numpy(np.moveaxis(x, -1, 1).copy()) for x in inputs]
         np.testing.assert_allclose(module(*nchw).numpy(), outputs["torch"], rtol=1e-5, atol=1e-6)

@@ -715,7 +715,7 @@ def test_keras_rules_state_the_facts_keras_files_record(op: str, case: str) -> N
     from backend_cases import one_op_spec
 
     from xgraph.backend.rules import op_rules
-    from xgraph_keras.files import _kind_from_weight_names
+    from xgraph_keras.layer_kinds import kind_from_weight_names
 
     analysed = loads(one_op_spec(op, case))
     node = analysed.graph["out"] if "out" in analysed.graph else analysed.graph.nodes[0]
@@ -724,7 +724,7 @@ def test_keras_rules_state_the_facts_keras_files_record(op: str, case: str) -> N
     if not params:
         return
     assert rule.layer_class == rule.lower(analysed, node)[-1].cls
-    names = [w.name for w in rule.weights if w.name in {p.name for p in params}]
+    names = [name for name in rule.weights if name in {p.name for p in params}]
     assert sorted(names) == sorted(p.name for p in params)
     arrays = [np.zeros(p.shape) for name in names for p in params if p.name == name]
-    assert _kind_from_weight_names([f"{node.name}/{n}:0" for n in names], arrays) == node.op
+    assert kind_from_weight_names([f"{node.name}/{n}:0" for n in names], arrays) == node.op

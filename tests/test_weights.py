@@ -328,13 +328,13 @@ def test_state_dict_missing_a_key_names_the_torch_key(
     good_files: dict[str, Path], run_cli: CliRunner, tmp_path: Path
 ) -> None:
     state = torch_state(good_files["pt"])
-    del state["block4_sepconv1_bn.running_var"]
+    del state["block4.sepconv1_bn.running_var"]  # written as the generated module's keys
     bad = tmp_path / "bad.pth"
     torch.save(state, bad)
     err = rejected(run_cli, tmp_path, bad)
     assert "1 tensor(s) of 'xception' are not in the state dict" in err
     assert (
-        "missing: block4_sepconv1_bn.running_var (canonical block4_sepconv1_bn/moving_variance)"
+        "missing: block4.sepconv1_bn.running_var (canonical block4_sepconv1_bn/moving_variance)"
     ) in err
 
 
@@ -404,3 +404,56 @@ def test_layer_order_with_explicit_padding_branch_and_concat() -> None:
     order = keras_layer_order(analysed)
     assert order == [name for name in keras_names if name != "padded_pad"]
     assert order.index("a_bn") < order.index("b")
+
+
+def test_a_registered_weight_format_that_is_not_one_is_refused(monkeypatch) -> None:
+    from importlib.metadata import EntryPoint
+
+    import xgraph.plugins
+    from xgraph.weights.formats import weight_file_formats
+
+    entry = EntryPoint("fake", "fake_files:FILES", "xgraph.weight_files")
+    monkeypatch.setattr(xgraph.plugins, "loaded", lambda group: [(entry, object())])
+    uncached = weight_file_formats.__wrapped__  # the cache keeps the real formats
+    with pytest.raises(SpecError, match=r"weight files 'fake_files:FILES' .* got object"):
+        uncached()
+
+
+# ---------------------------------------------------------------------------------------------
+# Torch state dicts: the generated module's keys written, both layouts read
+
+
+def test_a_written_state_dict_loads_strictly_into_the_generated_module(
+    run_cli: CliRunner, tmp_path: Path, xception71: AnalysedGraph
+) -> None:
+    """`xgraph weights -o model.pt` keys the file as the generated module (block instances
+    nest: `block5_12.0.sepconv1...`), which loads it strictly and computes the build's
+    numbers; xgraph reads it back, and reads the build's own flat state dict alike."""
+    from conftest import import_source
+
+    from xgraph.api import codegen
+    from xgraph.codegen import class_name
+
+    weights = random_weights(xception71, seed=8)
+    canonical = tmp_path / "w.safetensors"
+    write_weights(canonical, xception71, weights)
+    written = tmp_path / "w.pt"
+    result = run_cli("weights", XCEPTION, "--from", canonical, "-o", written, "--set", SMALL_INPUT)
+    assert result.code == 0, result.err
+    state = torch_state(written)
+    assert "block5_12.0.sepconv1.depthwise.weight" in state  # the middle flow's first block
+    assert "block5_sepconv1.depthwise.weight" not in state
+
+    module = import_source(codegen(xception71, "torch"), tmp_path, "xception_weights")
+    generated = getattr(module, class_name(xception71.name))().eval()
+    generated.load_state_dict(state)  # strict
+    built = load_backend("torch").build(xception71, weights).eval()
+    image = torch.from_numpy(np.random.default_rng(0).normal(size=(1, 3, 71, 71)).astype("f4"))
+    with torch.no_grad():
+        assert torch.allclose(generated(image), built(image), rtol=1e-5, atol=1e-6)
+
+    assert_same_weights(read_weights(written, xception71), weights)
+    flat = tmp_path / "flat.pt"
+    torch.save(built.state_dict(), flat)
+    assert "block5_sepconv1.depthwise.weight" in torch_state(flat)
+    assert_same_weights(read_weights(flat, xception71), weights)

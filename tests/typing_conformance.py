@@ -1,17 +1,24 @@
-"""Checked by mypy (`make test`), never run: each backend and each trainer factory is what its
-declared protocol says. A missing method or a signature that drifts from the protocol fails
-the type check here, naming the class."""
+"""Checked by mypy (`make test`), never run: each backend, op rule, weight-file format and
+trainer factory is what its declared protocol says. A missing method or a signature that
+drifts from the protocol fails the type check here, naming the class."""
 
 from __future__ import annotations
 
 from xgraph_onnx.backend import OnnxBackend
+from xgraph_onnx.rules import OnnxRule
 
 from xgraph.backend import Backend
+from xgraph.backend.rules import OpRule
 from xgraph.training.trainer import MakeTrainer, Trainer
+from xgraph.weights.formats import CanonicalFiles, WeightFileFormat
 from xgraph_keras.backend import KerasBackend
+from xgraph_keras.files import KERAS_FILES
+from xgraph_keras.rules import KerasRule
 from xgraph_keras.training import KerasTrainer
 from xgraph_keras.training import make_trainer as make_keras_trainer
 from xgraph_torch.backend import TorchBackend
+from xgraph_torch.files import STATE_DICT_FILES
+from xgraph_torch.rules import TorchRule
 from xgraph_torch.training import TorchTrainer
 from xgraph_torch.training import make_trainer as make_torch_trainer
 
@@ -26,3 +33,11 @@ def trainers(torch_trainer: TorchTrainer, keras_trainer: KerasTrainer) -> list[T
 
 def trainer_factories() -> list[MakeTrainer]:
     return [make_torch_trainer, make_keras_trainer]
+
+
+def op_rules(torch_rule: TorchRule, keras_rule: KerasRule, onnx_rule: OnnxRule) -> list[OpRule]:
+    return [torch_rule, keras_rule, onnx_rule]
+
+
+def weight_file_formats() -> list[WeightFileFormat]:
+    return [CanonicalFiles(), STATE_DICT_FILES, KERAS_FILES]

@@ -182,3 +182,17 @@ def build(
     chosen.save(model, analysed, target)
     seconds = time.perf_counter() - started
     return Built(target, chosen.name, analysed, seconds, ran, chosen.layout)
+
+
+def codegen(
+    analysed: AnalysedGraph,
+    backend: str,
+    source: str | Path | None = None,
+    line_length: int = 88,
+) -> str:
+    """The analysed graph as one standalone Python module for `backend` (torch, keras), as
+    `xgraph codegen` writes it: formatted for `line_length` columns; `source` is the file its
+    header names (default: the spec's, `<string>` for `loads`). Needs no spec file."""
+    from xgraph.codegen import generate
+
+    return generate(analysed, backend, source, line_length)

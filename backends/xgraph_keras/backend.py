@@ -12,14 +12,16 @@ from pathlib import Path
 import numpy as np
 
 from xgraph.backend.lowering import LayerCall
-from xgraph.backend.rules import op_rules, require_rules
+from xgraph.backend.rules import placed_weights, require_rules
 from xgraph.errors import SpecError
 from xgraph.files import save_atomically
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
-from xgraph.weights.initial import Weights, initial_weights, weight_key
+from xgraph.weights.initial import Weights, initial_weights
+from xgraph.weights.slots import PlacedWeight
 from xgraph_keras.framework import keras
 from xgraph_keras.rules import KerasRule
+from xgraph_keras.rules.base import keras_rules
 
 
 class KerasBackend:
@@ -29,22 +31,17 @@ class KerasBackend:
     layout = "nhwc (the spec's own)"
 
     def __init__(self) -> None:
-        self.rules: Mapping[str, KerasRule] = op_rules(self.name)
+        self.rules: Mapping[str, KerasRule] = keras_rules()
 
     def lower(self, analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
         return self.rules[node.op].lower(analysed, node)
 
-    def weight_keys(self, analysed: AnalysedGraph, node: Node) -> list[str]:
-        """The node's canonical keys in the order its Keras layer holds the weights."""
-        present = [param.name for param in analysed.counts[node.name].params]
-        ordered = [w.name for w in self.rules[node.op].weights if w.name in present]
-        if len(ordered) != len(present):
-            unknown = sorted(set(present) - set(ordered))
-            raise SpecError(
-                f"the keras rule of op '{node.op}' does not place its weights {unknown}",
-                node.location,
-            )
-        return [weight_key(node.name, name) for name in ordered]
+    def placed_weights(self, analysed: AnalysedGraph, node: Node) -> list[PlacedWeight]:
+        """Each parameter of the node with its slot, in the order its Keras layer holds them
+        (the rule's)."""
+        order = list(self.rules[node.op].weights)
+        placed = placed_weights(analysed, node, self.name)
+        return sorted(placed, key=lambda weight: order.index(weight.param.name))
 
     def build(self, analysed: AnalysedGraph, weights: Weights | None = None) -> keras.Model:
         require_rules(analysed, self.name)
@@ -73,14 +70,14 @@ class KerasBackend:
 
     def set_weights(self, model: keras.Model, analysed: AnalysedGraph, weights: Weights) -> None:
         for node in analysed.graph.nodes:
-            keys = self.weight_keys(analysed, node)
+            keys = [placed.key for placed in self.placed_weights(analysed, node)]
             if keys:
                 model.get_layer(node.name).set_weights([np.asarray(weights[k]) for k in keys])
 
     def get_weights(self, model: keras.Model, analysed: AnalysedGraph) -> Weights:
         weights: Weights = {}
         for node in analysed.graph.nodes:
-            keys = self.weight_keys(analysed, node)
+            keys = [placed.key for placed in self.placed_weights(analysed, node)]
             if keys:
                 values = model.get_layer(node.name).get_weights()
                 weights.update(zip(keys, values, strict=True))

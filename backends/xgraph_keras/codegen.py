@@ -12,6 +12,7 @@ import ast
 import importlib
 import inspect
 import sys
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -20,19 +21,22 @@ import jinja2
 from xgraph.backend.lowering import LayerCall
 from xgraph.backend.rules import op_rules
 from xgraph.codegen import (
-    LINE,
     BlockCall,
     Comment,
     LayerStep,
     Loop,
     Program,
     Rename,
+    Statement,
     arguments,
+    clear_of,
     docstring_lines,
     docstring_text,
     format_call,
+    identifier,
     plain,
     python_literal,
+    verbatim,
 )
 from xgraph.errors import SpecError
 from xgraph.ir.analysis import AnalysedGraph
@@ -41,7 +45,6 @@ from xgraph_keras.framework import keras
 
 RESERVED = frozenset({"keras", "layers", "x", "inputs", "name", "i"})
 TAKEN: frozenset[str] = frozenset()
-FUNCTION_PREFIXES = ("",)  # a block is one function
 INPUT_VAR = "inputs"
 KEEP_INPUTS = True  # keras.Model(inputs, ...) at the end
 
@@ -56,6 +59,13 @@ def lower(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
 
 def structural(call: LayerCall) -> frozenset[str]:
     return frozenset()
+
+
+def block_name(block: str, taken: set[str]) -> str:
+    """A block definition is one function, named after the block."""
+    name = clear_of(identifier(block, "block"), taken)
+    taken.add(name)
+    return name
 
 
 @cache
@@ -113,7 +123,8 @@ def _plugin_class(call: LayerCall, node: Node) -> tuple[str, list[str]]:
 
 
 class _Printer:
-    def __init__(self) -> None:
+    def __init__(self, width: int) -> None:
+        self.width = width
         self.plugins: dict[str, str] = {}
         self.imports: list[str] = []
 
@@ -134,7 +145,7 @@ class _Printer:
         kwargs = {k: plain(k, v) for k, v in call.kwargs.items()}
         return head, arguments(cls, kwargs)
 
-    def lines(self, items: list[Any], indent: int) -> list[str]:
+    def lines(self, items: Sequence[Statement], indent: int) -> list[str]:
         lines: list[str] = []
         pad = " " * indent
         for item in items:
@@ -147,33 +158,38 @@ class _Printer:
                 for call in item.calls:
                     head, args = self.layer(item, call)
                     if call.module == "keras" and call.cls == "Input":
-                        lines += format_call(indent, f"{item.output} = {head}", args)
+                        lines += self.call(indent, f"{item.output} = {head}", args)
                         continue
                     many = item.node.opdef.max_inputs != 1 and len(source) > 0
                     value = f"[{', '.join(source)}]" if many else ", ".join(source)
-                    lines += format_call(indent, f"{item.output} = {head}", args, f"({value})")
-                    source = [item.output]
+                    lines += self.call(indent, f"{item.output} = {head}", args, f"({value})")
+                    source = (item.output,)
             elif isinstance(item, BlockCall):
                 args = [*item.inputs, python_literal(item.instance)] + [
                     f"{k}={python_literal(plain(k, v))}" for k, v in item.args.items()
                 ]
-                lines += format_call(indent, f"{item.output} = {item.function.name}", args)
+                lines += self.call(indent, f"{item.output} = {item.block.name}", args)
             elif isinstance(item, Loop):
                 lines.append(f"{pad}for {item.var} in range({item.start}, {item.stop}):")
                 lines += self.lines(item.body, indent + 4)
         return lines
 
+    def call(self, indent: int, head: str, args: Sequence[Any], tail: str = "") -> list[str]:
+        return format_call(indent, head, args, tail, self.width)
+
 
 def render(program: Program) -> str:
-    printer = _Printer()
+    printer = _Printer(program.line_length)
     functions = [
         {
-            "head": format_call(0, f"def {f.name}", ["x", "name", *f.params], ":"),
+            "head": printer.call(
+                0, f"def {f.name}", ["x", "name", *(p.name for p in f.params)], ":"
+            ),
             "block": docstring_text(f.block),
             "body": printer.lines(f.body, 4),
             "output": f.output,
         }
-        for f in program.functions
+        for f in program.blocks
     ]
     body = printer.lines([*program.inputs, *program.body], 4)
     function_name = program.function_name  # not the name of a plugin's layer class it uses
@@ -181,7 +197,7 @@ def render(program: Program) -> str:
         function_name += "_"
     inputs = [step.output for step in program.inputs]
     outputs = program.outputs
-    model = format_call(
+    model = printer.call(
         4,
         "return keras.Model",
         [
@@ -200,18 +216,18 @@ def render(program: Program) -> str:
         .get_template("module.py.j2")
         .render(
             header=program.header,
-            docstring=docstring_lines(program.description, LINE - 4),
+            docstring=docstring_lines(program.description, program.line_length - 4),
             imports=_sorted_imports(imports),
-            helpers=list(printer.plugins.values()),
+            helpers=[verbatim(h, program.line_length) for h in printer.plugins.values()],
             functions=functions,
             function_name=function_name,
             spec_name=docstring_text(program.spec_name),
             body=body,
             model=model,
-            head=format_call(
+            head=printer.call(
                 0,
                 f"def {function_name}",
-                [f"{k}={python_literal(v)}" for k, v in program.params.items()],
+                [f"{p.name}={python_literal(p.default)}" for p in program.params],
                 ":",
             ),
         )

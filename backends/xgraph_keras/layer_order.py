@@ -8,8 +8,8 @@ outputs that follows each layer's inputs in order.
 
 from __future__ import annotations
 
-from xgraph.backend.rules import op_rules
 from xgraph.ir.analysis import AnalysedGraph
+from xgraph_keras.rules.base import keras_rules
 
 
 def keras_layer_order(analysed: AnalysedGraph) -> list[str]:
@@ -18,7 +18,7 @@ def keras_layer_order(analysed: AnalysedGraph) -> list[str]:
     A node whose lowering makes several layers (a convolution with explicit padding amounts
     is preceded by its own ZeroPadding2D) adds that many levels to the depth upstream."""
     graph = analysed.graph
-    rules = op_rules("keras")
+    rules = keras_rules()
     visit_index: dict[str, int] = {}
     post_order: list[str] = []
     finished: set[str] = set()

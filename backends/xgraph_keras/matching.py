@@ -20,13 +20,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from xgraph.backend.rules import op_rules
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ops.base import ParamSpec, format_shape
 from xgraph.weights.checks import ReadOptions, WeightFileError, as_float32, check_dtypes
 from xgraph.weights.initial import Weights, weight_key
 from xgraph_keras.layer_order import keras_layer_order
-from xgraph_keras.rules.base import class_key
+from xgraph_keras.rules.base import class_key, keras_rules
 
 
 class Tensor(Protocol):
@@ -54,7 +53,7 @@ class FileLayer:
 
 def _named_by_keras(layer: FileLayer) -> bool:
     """Whether the layer's name is one Keras gave it automatically, a class and a number."""
-    rule = op_rules("keras").get(layer.kind)
+    rule = keras_rules().get(layer.kind)
     if not (layer.name and rule and rule.layer_class):
         return False
     return bool(re.fullmatch(rf"{class_key(rule.layer_class)}(_\d+)?", layer.name))
@@ -79,7 +78,7 @@ def _misfit(op: str, params: Sequence[ParamSpec], layer: FileLayer) -> str | Non
 def _other_class(op: str, layer: FileLayer) -> str:
     """Why the layer is not the node's kind: the class the file records, or else the weights'
     names xgraph told its kind from (equal shapes would explain nothing)."""
-    rules = op_rules("keras")
+    rules = keras_rules()
     ours, theirs = rules[op], rules[layer.kind]
     where = layer.where or layer.kind
     if layer.layer_class:
@@ -87,7 +86,7 @@ def _other_class(op: str, layer: FileLayer) -> str:
     return (
         f"the file records no class for its {where}, whose weights "
         f"({', '.join(layer.weight_names)}) are a {theirs.layer_class}'s, not a "
-        f"{ours.layer_class}'s ({', '.join(w.name for w in ours.weights)})"
+        f"{ours.layer_class}'s ({', '.join(ours.weights)})"
     )
 
 

@@ -92,6 +92,6 @@ def _rule(op: str) -> KerasRule | None:
     installed package's entry points, a few hundred ms: only for a plugin's op)."""
     if op in RULES:
         return RULES[op]
-    from xgraph.backend.rules import op_rules
+    from xgraph_keras.rules.base import keras_rules
 
-    return op_rules("keras").get(op)
+    return keras_rules().get(op)

@@ -51,7 +51,7 @@ def _variables_by_key(
     """Each canonical key's Keras variable (a layer's weights are in its keys' order)."""
     found: dict[str, keras.Variable] = {}
     for node in analysed.graph.nodes:
-        keys = backend.weight_keys(analysed, node)
+        keys = [placed.key for placed in backend.placed_weights(analysed, node)]
         if keys:
             found.update(zip(keys, model.get_layer(node.name).weights, strict=True))
     return found

@@ -22,14 +22,15 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from xgraph import __version__
-from xgraph.backend.rules import op_rules, require_rules
+from xgraph.backend.rules import placed_weights, require_rules
 from xgraph.errors import SpecError
 from xgraph.files import write_atomically
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
 from xgraph.weights.initial import Weights, initial_weights, weight_key
+from xgraph.weights.slots import PlacedWeight
 from xgraph_onnx.rules import OnnxRule
-from xgraph_onnx.rules.base import Lowered
+from xgraph_onnx.rules.base import Lowered, onnx_rules
 
 OPSET = 21
 IR_VERSION = 10  # the IR of opset 21, read by ONNX Runtime 1.2x and OpenVINO
@@ -76,10 +77,14 @@ class OnnxBackend:
         if layout not in ("nchw", "nhwc"):
             raise SpecError(f"the onnx layout is 'nchw' or 'nhwc', not '{layout}'")
         self.layout = layout
-        self.rules: Mapping[str, OnnxRule] = op_rules(self.name)
+        self.rules: Mapping[str, OnnxRule] = onnx_rules()
 
     def lower(self, analysed: AnalysedGraph, node: Node) -> Lowered:
         return self.rules[node.op].lower(analysed, node, node.inputs)
+
+    def placed_weights(self, analysed: AnalysedGraph, node: Node) -> list[PlacedWeight]:
+        """Each parameter of the node with its slot: its initializer is `<node>/<param>`."""
+        return placed_weights(analysed, node, self.name)
 
     def _io(self, name: str, shape: Sequence[int]) -> onnx.ValueInfoProto:
         dims = _nchw_shape(shape) if self.layout == "nchw" else list(shape)
@@ -114,14 +119,11 @@ class OnnxBackend:
                     )
                 )
             initializers += [_constant(name, value) for name, value in lowered.constants.items()]
-            for param in analysed.counts[node.name].params:
-                key = weight_key(node.name, param.name)
-                value = (
-                    self.rules[node.op]
-                    .weights[param.name]
-                    .to_onnx(np.asarray(weights[key], dtype=np.float32))
+            for placed in self.placed_weights(analysed, node):
+                value = placed.to_framework(np.asarray(weights[placed.key], dtype=np.float32))
+                initializers.append(
+                    numpy_helper.from_array(np.ascontiguousarray(value), placed.key)
                 )
-                initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), key))
         outputs = []
         for name in graph.outputs:
             shape = analysed.shapes[name]
@@ -162,10 +164,10 @@ class OnnxBackend:
         stored = {t.name: numpy_helper.to_array(t) for t in model.proto.graph.initializer}
         weights = {}
         for node in analysed.graph.nodes:
-            for param in analysed.counts[node.name].params:
-                key = weight_key(node.name, param.name)
-                slot = self.rules[node.op].weights[param.name]
-                weights[key] = np.ascontiguousarray(slot.from_onnx(stored[key], param.shape))
+            for placed in self.placed_weights(analysed, node):
+                weights[placed.key] = np.ascontiguousarray(
+                    placed.from_framework(stored[placed.key])
+                )
         return weights
 
     def set_weights(self, model: OnnxModel, analysed: AnalysedGraph, weights: Weights) -> None:

@@ -13,14 +13,16 @@ import torch
 from torch import nn
 
 from xgraph.backend.lowering import LayerCall
-from xgraph.backend.rules import op_rules, require_rules
+from xgraph.backend.rules import placed_weights, require_rules
 from xgraph.errors import SpecError
 from xgraph.files import save_atomically
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
-from xgraph.weights.initial import Weights, initial_weights, weight_key
+from xgraph.weights.initial import Weights, initial_weights
+from xgraph.weights.slots import PlacedWeight
 from xgraph_torch.module import GraphModule, build_module
-from xgraph_torch.rules import TorchRule, TorchSlot
+from xgraph_torch.rules import TorchRule
+from xgraph_torch.rules.base import torch_rules
 
 
 def to_channels_first(array: np.ndarray) -> np.ndarray:
@@ -49,18 +51,15 @@ class TorchBackend:
 
     def __init__(self, compile: str = "no") -> None:
         self.compile = compile
-        self.rules: Mapping[str, TorchRule] = op_rules(self.name)
+        self.rules: Mapping[str, TorchRule] = torch_rules()
 
     def lower(self, analysed: AnalysedGraph, node: Node) -> LayerCall | None:
         return self.rules[node.op].lower(analysed, node)
 
-    def slots(self, analysed: AnalysedGraph, node: Node) -> list[tuple[str, TorchSlot]]:
-        """(canonical key, slot) for each parameter of the node, in the op's order."""
-        weights = self.rules[node.op].weights
-        return [
-            (weight_key(node.name, param.name), weights[param.name])
-            for param in analysed.counts[node.name].params
-        ]
+    def placed_weights(self, analysed: AnalysedGraph, node: Node) -> list[PlacedWeight]:
+        """Each parameter of the node with its slot, in the op's order: the slot's key is
+        its attribute path in the node's module (`depthwise.weight`)."""
+        return placed_weights(analysed, node, self.name)
 
     def build(self, analysed: AnalysedGraph, weights: Weights | None = None) -> GraphModule:
         require_rules(analysed, self.name)
@@ -82,19 +81,18 @@ class TorchBackend:
     def set_weights(self, model: GraphModule, analysed: AnalysedGraph, weights: Weights) -> None:
         with torch.no_grad():
             for node in analysed.graph.nodes:
-                for key, slot in self.slots(analysed, node):
-                    value = slot.to_torch(np.asarray(weights[key]))
-                    target = self._tensor(model, node.name, slot.attribute)
+                for placed in self.placed_weights(analysed, node):
+                    value = placed.to_framework(np.asarray(weights[placed.key]))
+                    target = self._tensor(model, node.name, placed.framework_key)
                     target.copy_(torch.from_numpy(np.ascontiguousarray(value)))
 
     def get_weights(self, model: GraphModule, analysed: AnalysedGraph) -> Weights:
         weights = {}
         for node in analysed.graph.nodes:
-            for param, (key, slot) in zip(
-                analysed.counts[node.name].params, self.slots(analysed, node), strict=True
-            ):
-                value = self._tensor(model, node.name, slot.attribute).detach().cpu().numpy()
-                weights[key] = np.array(slot.from_torch(value, param.shape), order="C")  # a copy
+            for placed in self.placed_weights(analysed, node):
+                tensor = self._tensor(model, node.name, placed.framework_key)
+                value = placed.from_framework(tensor.detach().cpu().numpy())
+                weights[placed.key] = np.array(value, order="C")  # a copy
         return weights
 
     def node_param_counts(

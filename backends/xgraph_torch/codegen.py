@@ -1,24 +1,23 @@
-"""Torch code generation: the core's program (`xgraph.codegen`) printed as one `nn.Module`.
+"""Torch code generation: the core's program (`xgraph.codegen`) printed as `nn.Module`s.
 
-Every layer comes from the same `LayerCall` the builder instantiates, printed as the plainest
-torch that computes the same: `nn.Conv2d` where no asymmetric padding is needed, activations
-and parameter-free steps (add, global pooling, flatten) as functions in `forward`, and the
-few classes torch lacks (templates/helpers.py) copied into the module only when used, with
-the parameter names of `xgraph_torch.layers`, so state dict keys equal the build's.
+As timm writes its models: one `nn.Module` class per block definition, its layers
+attributes named within the block (`self.sepconv1`); the model's class holds the other
+layers under their node names, an instance of a block class per block instance
+(`self.block3`) and one `nn.Sequential` per run of instances (`self.block5_12`). How one
+layer prints is codegen_layers' business, the lines of `__init__` and `forward`
+codegen_print's; the layers.py classes used are copied in from the build's own source
+(layer_source).
 
-Blocks shared by several instances become two methods: `add_<block>(name, ...)` registers
-the instance's layers under their node names (`add_module`), `<block>(x, name)` runs them, so
-the state dict stays flat, as the build's is.
+The state dict follows that nesting (`block5_12.0.sepconv1.depthwise.weight`); the build's
+is flat (`block5_sepconv1.depthwise.weight`): `module_paths` and `state_dict_keys` map one
+to the other.
 """
 
 from __future__ import annotations
 
 import ast
-import inspect
-import keyword
-import re
+from collections.abc import Iterable, Iterator
 from functools import cache
-from typing import Any
 
 import jinja2
 from torch import nn
@@ -27,51 +26,39 @@ from xgraph.backend.lowering import LayerCall
 from xgraph.backend.names import node_name_error
 from xgraph.backend.rules import op_rules
 from xgraph.codegen import (
-    LINE,
-    BlockCall,
-    Code,
-    Comment,
+    BlockDef,
     LayerStep,
     Loop,
     Program,
-    Rename,
-    arguments,
+    Statement,
+    class_name,
+    clear_of,
     docstring_lines,
     docstring_text,
-    format_call,
-    plain,
+    program,
     python_literal,
+    verbatim,
 )
-from xgraph.errors import SpecError
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
+from xgraph_torch.codegen_layers import FUNCTIONAL, NO_MODULE, LayerPrinter
+from xgraph_torch.codegen_print import StatementPrinter
+from xgraph_torch.layer_source import layer_names, layer_source
 from xgraph_torch.names import reserved_reason
-from xgraph_torch.rules.activation import ACTIVATION_LAYERS
 from xgraph_torch.rules.base import LAYERS, NN
 
-RESERVED = frozenset({"torch", "nn", "F", "self", "x", "name", "i", "super", "float", "getattr"})
-TAKEN = frozenset(dir(nn.Module))  # a block named `module` must not become `add_module`
-FUNCTION_PREFIXES = ("", "add_")  # `add_<block>` registers its layers, `<block>` runs them
+RESERVED = frozenset(
+    {"torch", "nn", "F", "self", "x", "name", "i", "super", "float", "getattr", "range"}
+)
+TAKEN = frozenset(dir(nn.Module))  # no layer attribute hides one of nn.Module's own
 INPUT_VAR = "x"
 KEEP_INPUTS = False
-
-# Attributes the generated class has besides nn.Module's own.
-_CLASS_ATTRIBUTES = {"forward"}
-
-_FUNCTIONAL = {
-    "Identity": "{x}",
-    "ReLU": "F.relu({x})",
-    "ReLU6": "F.relu6({x})",
-    "Sigmoid": "torch.sigmoid({x})",
-    "Hardsigmoid": "F.hardsigmoid({x})",
-    "Tanh": "torch.tanh({x})",
-    "Softmax": "torch.softmax({x}, dim={dim})",
-    "SiLU": "F.silu({x})",
-    "Hardswish": "F.hardswish({x})",
+LAYERS_LINE_LENGTH = 100  # what xgraph_torch.layers (the copied source) is formatted for
+_IMPORTS = {  # what the generated module imports, when its code uses the name
+    "torch": "import torch",
+    "F": "import torch.nn.functional as F",
+    "nn": "from torch import nn",
 }
-_PADDED = {"Conv2d": "PaddedConv2d", "MaxPool2d": "PaddedMaxPool2d"}
-_NO_MODULE = {"GlobalPool", "FlattenChannelsLast", "Add", "Concat"}
-_NO_PAD = (0, 0, 0, 0)
 
 
 def check_node_name(node: Node) -> None:
@@ -82,68 +69,29 @@ def check_node_name(node: Node) -> None:
         raise node_name_error(node, "torch", reason)
 
 
-def plain_attribute(name: str) -> bool:
-    """Whether `self.<name>` names the attribute `name`: not for a keyword (`self.class`),
-    a name Python mangles in a class (`self.__x` is `self._Model__x`), or a non-ASCII one
-    (Python NFKC-normalises it). Those are registered and read by their string instead."""
-    if not name.isascii() or keyword.iskeyword(name):
-        return False
-    return not (name.startswith("__") and not name.endswith("__"))
-
-
 def lower(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    """The build's lowering, with `pad` made explicit where a class takes one."""
-    call = op_rules("torch")[node.op].lower(analysed, node)
-    if call is None:
+    """The build's own lowering: no module (an input) is no call."""
+    made = op_rules("torch")[node.op].lower(analysed, node)
+    if made is None:
         return []
-    if call.module == LAYERS and call.cls in {
-        "Conv2d",
-        "SeparableConv2d",
-        "MaxPool2d",
-        "AvgPool2d",
-    }:
-        call = LayerCall(
-            call.module, call.cls, {**call.kwargs, "pad": call.kwargs.get("pad", _NO_PAD)}
-        )
-    return [call]
+    return list(made) if isinstance(made, list | tuple) else [made]
 
 
 def structural(call: LayerCall) -> frozenset[str]:
-    """Arguments that change the printed code, not only a value in it."""
-    if call.module == LAYERS and call.cls in _NO_MODULE:
+    """Arguments printed in `forward`, where a block class's `__init__` parameters are out of
+    reach: the fused activation, an activation function's and a parameter-free step's."""
+    if (call.module == LAYERS and call.cls in NO_MODULE) or (
+        call.module == NN and call.cls in FUNCTIONAL
+    ):
         return frozenset(call.kwargs)
     return frozenset({"activation"})
 
 
-# --- helpers and signatures ------------------------------------------------------------
-
-
-def _helpers_text() -> str:
-    """The source of templates/helpers.py."""
-    loader = _environment().loader
-    assert loader is not None  # _environment gives it its PackageLoader
-    return loader.get_source(_environment(), "helpers.py")[0]
-
-
-@cache
-def _helper_sources() -> dict[str, str]:
-    text = _helpers_text()
-    tree = ast.parse(text)
-    sources = {}
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef):
-            source = ast.get_source_segment(text, node)
-            assert source is not None  # a node parsed from `text` has its position in it
-            sources[node.name] = source
-    return sources
-
-
-@cache
-def _helper_classes() -> dict[str, type]:
-    namespace: dict[str, Any] = {}
-    text = _helpers_text()
-    exec(compile(text, "helpers.py", "exec"), namespace)
-    return {name: namespace[name] for name in _helper_sources()}
+def block_name(block: str, taken: set[str]) -> str:
+    """A block definition is one class, clear of the layer classes it may be copied beside."""
+    name = clear_of(class_name(block), {*taken, *layer_names(), *_IMPORTS})
+    taken.add(name)
+    return name
 
 
 @cache
@@ -158,235 +106,115 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def _plugin_class(call: LayerCall, node: Node) -> str:
-    """A plugin's own torch module, copied into the generated code when its module needs
-    nothing but torch and the standard library."""
-    import importlib
-    import sys
-
-    module = importlib.import_module(call.module)
-    text = inspect.getsource(module)
-    tree = ast.parse(text)
-    for statement in tree.body:
-        if isinstance(statement, ast.Import | ast.ImportFrom):
-            names = [a.name for a in statement.names] if isinstance(statement, ast.Import) else []
-            base = statement.module if isinstance(statement, ast.ImportFrom) else None
-            for full in [*names, base] if base else names:
-                top = (full or "").split(".")[0]
-                if top not in ("torch", "__future__") and top not in sys.stdlib_module_names:
-                    raise SpecError(
-                        f"op '{node.op}' (node '{node.name}') has no code generation for the "
-                        f"torch backend: its layer {call.module}.{call.cls} needs '{full}'",
-                        node.location,
-                    )
-    for statement in tree.body:
-        if isinstance(statement, ast.ClassDef) and statement.name == call.cls:
-            statement.decorator_list = []
-            return ast.get_source_segment(text, statement) or ""
-    raise SpecError(
-        f"op '{node.op}' (node '{node.name}') has no code generation for the torch backend: "
-        f"class {call.cls} not found in {call.module}",
-        node.location,
-    )
+def _statements(body: Iterable[Statement]) -> Iterator[Statement]:
+    """Every statement, those inside loops too."""
+    for item in body:
+        yield item
+        if isinstance(item, Loop):
+            yield from _statements(item.body)
 
 
-# --- printing -------------------------------------------------------------------------
+def _plugin_classes(made: Program) -> set[str]:
+    """The plugin layer classes the code will copy in (names it must leave to them)."""
+    bodies = [made.body, *(block.body for block in made.blocks)]
+    return {
+        call.cls
+        for body in bodies
+        for item in _statements(body)
+        if isinstance(item, LayerStep)
+        for call in item.calls
+        if call.module not in (NN, LAYERS)
+    }
 
 
-class _Printer:
-    def __init__(self, program: Program) -> None:
-        self.program = program
-        self.helpers: set[str] = set()
-        self.plugins: dict[str, str] = {}
-
-    def attribute(self, step: LayerStep) -> str:
-        if isinstance(step.name, Code):
-            return f"getattr(self, {step.name.text})"
-        if not plain_attribute(step.name):
-            return f"getattr(self, {python_literal(step.name)})"
-        return f"self.{step.name}"
-
-    def module(self, step: LayerStep, call: LayerCall) -> tuple[str, list[str]] | None:
-        """The class expression and arguments that make the node's module, if it has one."""
-        kwargs = {k: v for k, v in call.kwargs.items() if k != "activation"}
-        if call.module == NN:
-            if step.node.op == "activation" and call.cls in _FUNCTIONAL:
-                return None
-            return f"nn.{call.cls}", arguments(getattr(nn, call.cls), kwargs)
-        if call.module != LAYERS:
-            self.plugins.setdefault(call.cls, _plugin_class(call, step.node))
-            cls = getattr(__import__(call.module, fromlist=[call.cls]), call.cls)
-            return call.cls, arguments(cls, kwargs)
-        if call.cls in _NO_MODULE:
-            return None
-        pad = kwargs.pop("pad", _NO_PAD)
-        padded = isinstance(pad, Code) or any(pad)
-        if call.cls in _PADDED:
-            base = getattr(nn, call.cls)
-            if padded:
-                self.helpers.add(_PADDED[call.cls])
-                return _PADDED[call.cls], [*arguments(base, kwargs), f"pad={python_literal(pad)}"]
-            return f"nn.{call.cls}", arguments(base, kwargs)
-        if call.cls == "AvgPool2d" and not padded:
-            return "nn.AvgPool2d", arguments(nn.AvgPool2d, kwargs)
-        if call.cls == "Linear":
-            return "nn.Linear", arguments(nn.Linear, kwargs)
-        self.helpers.add(call.cls)
-        if "pad" in call.kwargs:
-            kwargs["pad"] = pad
-        return call.cls, arguments(_helper_classes()[call.cls], kwargs)
-
-    def forward(self, step: LayerStep, call: LayerCall) -> str:
-        """The expression that runs the node on its input variables."""
-        x = step.inputs[0] if step.inputs else ""
-        kwargs = call.kwargs
-        if call.module == NN and step.node.op == "activation" and call.cls in _FUNCTIONAL:
-            return _FUNCTIONAL[call.cls].format(x=x, **call.kwargs)
-        if call.module == LAYERS and call.cls in _NO_MODULE:
-            if call.cls == "Add":
-                return " + ".join(step.inputs)
-            if call.cls == "Concat":
-                return f"torch.cat([{', '.join(step.inputs)}], dim={kwargs['dim']})"
-            if call.cls == "FlattenChannelsLast":
-                return f"{x}.movedim(1, -1).flatten(1)"
-            reduce = "mean" if kwargs["mode"] == "avg" else "amax"
-            keep = ", keepdim=True" if kwargs["keepdims"] else ""
-            return f"{x}.{reduce}((2, 3){keep})"
-        inputs = ", ".join(step.inputs)
-        if call.cls == "Linear" and step.input_ranks and step.input_ranks[0] > 1:
-            text = f"{self.attribute(step)}({x}.movedim(1, -1)).movedim(-1, 1)"
-        else:
-            text = f"{self.attribute(step)}({inputs})"
-        activation = kwargs.get("activation", "linear")
-        if activation != "linear":
-            fused = ACTIVATION_LAYERS[activation]
-            text = _FUNCTIONAL[fused.cls].format(x=text, **fused.kwargs)
-        return text
-
-    def init_lines(self, items: list[Any], indent: int) -> list[str]:
-        lines: list[str] = []
-        pad = " " * indent
-        for item in items:
-            if isinstance(item, Comment):
-                lines.append(f"{pad}# {item.text}")
-            elif isinstance(item, LayerStep):
-                for call in item.calls:
-                    made = self.module(item, call)
-                    if made is None:
-                        continue
-                    cls, args = made
-                    if isinstance(item.name, Code) or not plain_attribute(item.name):
-                        name = (
-                            item.name.text
-                            if isinstance(item.name, Code)
-                            else python_literal(item.name)
-                        )
-                        lines += format_call(indent, "self.add_module", [name, (cls, args)])
-                    else:
-                        lines += format_call(indent, f"self.{item.name} = {cls}", args)
-            elif isinstance(item, BlockCall):
-                args = [python_literal(item.instance)] + [
-                    f"{k}={python_literal(plain(k, v))}" for k, v in item.args.items()
-                ]
-                lines += format_call(indent, f"self.add_{item.function.name}", args)
-            elif isinstance(item, Loop):
-                lines.append(f"{pad}for {item.var} in range({item.start}, {item.stop}):")
-                lines += self.init_lines(item.body, indent + 4)
-        return lines
-
-    def forward_lines(self, items: list[Any], indent: int) -> list[str]:
-        lines: list[str] = []
-        pad = " " * indent
-        for item in items:
-            if isinstance(item, Comment):
-                lines.append(f"{pad}# {item.text}")
-            elif isinstance(item, Rename):
-                lines.append(f"{pad}{item.target} = {item.source}")
-            elif isinstance(item, LayerStep):
-                for call in item.calls:
-                    lines.append(f"{pad}{item.output} = {self.forward(item, call)}")
-            elif isinstance(item, BlockCall):
-                args = [*item.inputs, python_literal(item.instance)]
-                lines += format_call(indent, f"{item.output} = self.{item.function.name}", args)
-            elif isinstance(item, Loop):
-                lines.append(f"{pad}for {item.var} in range({item.start}, {item.stop}):")
-                lines += self.forward_lines(item.body, indent + 4)
-        return lines
+def _statement_printer(made: Program) -> StatementPrinter:
+    """A printer with every attribute, module path and block class named."""
+    printer = StatementPrinter(LayerPrinter(), made.line_length, TAKEN)
+    printer.name_model(made.body)
+    plugins = _plugin_classes(made)
+    for block in made.blocks:
+        printer.name_block(block)
+        printer.classes[block.name] = clear_of(block.name, plugins)
+    return printer
 
 
-def render(program: Program) -> str:
-    printer = _Printer(program)
-    methods = []
-    for function in program.functions:
-        init = printer.init_lines(function.body, 8)
-        forward = printer.forward_lines(function.body, 8)
-        methods.append(
-            {
-                "add_head": format_call(
-                    4,
-                    f"def add_{function.name}",
-                    [
-                        "self",
-                        "name: str",
-                        *(f"{p}: {function.param_types[p]}" for p in function.params),
-                    ],
-                    " -> None:",
-                ),
-                "add_body": init,
-                "name": function.name,
-                "block": docstring_text(function.block),
-                "body": forward,
-                "output": function.output,
-            }
-        )
-    init = printer.init_lines(program.body, 8)
-    forward = printer.forward_lines(program.body, 8)
-    inputs = [step.output for step in program.inputs]
-    helpers = [_helper_sources()[name] for name in _helper_sources() if name in printer.helpers]
-    helpers += list(printer.plugins.values())
+def module_paths(analysed: AnalysedGraph) -> dict[str, str]:
+    """Each node's module path in the generated module (`block5_sepconv1` ->
+    `block5_12.0.sepconv1`): where its state dict keys start."""
+    return dict(_statement_printer(program(analysed, "torch")).paths)
+
+
+def state_dict_keys(analysed: AnalysedGraph, keys: Iterable[str]) -> dict[str, str]:
+    """The build's state dict keys (`<node>.<parameter>`) as the generated module's."""
+    paths = module_paths(analysed)
+    moved = {}
+    for key in keys:
+        node, dot, rest = key.partition(".")
+        moved[key] = f"{paths.get(node, node)}{dot}{rest}"
+    return moved
+
+
+def _block(printer: StatementPrinter, block: BlockDef) -> dict[str, object]:
+    params = ["self", *(f"{p.name}: {p.annotation}" for p in block.params)]
+    return {
+        "name": printer.classes[block.name],
+        "block": docstring_text(block.block),
+        "init_head": printer.call(4, "def __init__", params, " -> None:"),
+        "init": printer.init_lines(block.body, 8),
+        "forward": printer.forward_lines(block.body, 8),
+        "output": block.output,
+    }
+
+
+def _helpers(layers: LayerPrinter, width: int) -> list[str]:
+    """The layers.py definitions and plugin classes the code uses, each fenced off from
+    the formatter where ruff at `width` would change it."""
+    sources = layer_source(layers.layers).split("\n\n\n") if layers.layers else []
+    sources += layers.plugins.values()
+    return [verbatim(source.strip("\n"), width, LAYERS_LINE_LENGTH) for source in sources]
+
+
+def render(made: Program) -> str:
+    printer = _statement_printer(made)
+    width = made.line_length
+    blocks = [_block(printer, block) for block in made.blocks]
+    init = printer.init_lines(made.body, 8)
+    forward = printer.forward_lines(made.body, 8)
+    helpers = _helpers(printer.layers, width)
     # The model's class must not hide a class or module the generated code uses.
-    class_name = program.class_name
-    while class_name in {*_helper_sources(), *printer.plugins, "F"}:
-        class_name += "_"
+    used = {*printer.classes.values(), *printer.layers.plugins, *layer_names(), *_IMPORTS}
+    inputs = [step.output for step in made.inputs]
+    returns = "torch.Tensor" if len(made.outputs) == 1 else "tuple[torch.Tensor, ...]"
+    defaults = [f"{p.name}: {p.annotation} = {python_literal(p.default)}" for p in made.params]
     context = dict(
-        header=program.header,
-        docstring=docstring_lines(program.description, LINE - 4),
+        header=made.header,
+        docstring=docstring_lines(made.description, width - 4),
         helpers=helpers,
-        class_name=class_name,
-        spec_name=docstring_text(program.spec_name),
+        tight=bool(helpers) and not _defines(helpers[0]),
+        blocks=blocks,
+        class_name=clear_of(made.class_name, used),
+        spec_name=docstring_text(made.spec_name),
+        init_head=printer.call(4, "def __init__", ["self", *defaults], " -> None:"),
         init=init,
-        forward_head=format_call(
-            4,
-            "def forward",
-            ["self", *(f"{name}: torch.Tensor" for name in inputs)],
-            " -> torch.Tensor:" if len(program.outputs) == 1 else " -> tuple[torch.Tensor, ...]:",
+        forward_head=printer.call(
+            4, "def forward", ["self", *(f"{x}: torch.Tensor" for x in inputs)], f" -> {returns}:"
         ),
         forward=forward,
-        outputs=", ".join(program.outputs),
-        methods=methods,
-        init_head=format_call(
-            4,
-            "def __init__",
-            [
-                "self",
-                *(
-                    f"{k}: {type(v).__name__} = {python_literal(v)}"
-                    for k, v in program.params.items()
-                ),
-            ],
-            " -> None:",
-        ),
+        outputs=", ".join(made.outputs),
     )
     template = _environment().get_template("module.py.j2")
-    return template.render(context, imports=_imports(template.render(context, imports="")))
+    return template.render(context, imports=_imports(template.render(context, imports=[])))
 
 
-def _imports(text: str) -> str:
-    """The imports `text` uses: ruff refuses unused ones."""
-    imports = []
-    if re.search(r"\btorch\.", text):
-        imports.append("import torch")
-    if re.search(r"\bF\.", text):
-        imports.append("import torch.nn.functional as F")
-    imports.append("from torch import nn")
-    return "\n".join(imports)
+def _defines(source: str) -> bool:
+    """Whether `source` starts with a function or class (after its `# fmt: off`): ruff
+    wants two blank lines after the imports before one, one before anything else."""
+    code = [line for line in source.splitlines() if not line.startswith("#")]
+    return bool(code) and code[0].startswith(("def ", "class ", "@", "async def "))
+
+
+def _imports(text: str) -> list[str]:
+    """The imports the code in `text` uses (names, not words in docstrings): ruff refuses
+    unused ones."""
+    names = {node.id for node in ast.walk(ast.parse(text)) if isinstance(node, ast.Name)}
+    return [line for name, line in _IMPORTS.items() if name in names]

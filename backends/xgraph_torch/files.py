@@ -1,5 +1,8 @@
-"""Torch state dicts (`.pt`, `.pth`) as weight files: the keys an xgraph torch build has,
-`<node>.<attribute>`, converted to and from canonical weights through each op's torch rule.
+"""Torch state dicts (`.pt`, `.pth`) as weight files, converted to and from canonical weights
+through each op's torch rule. Written with the keys of the module `xgraph codegen` generates,
+where a block instance's layers nest (`block5_12.0.sepconv1.depthwise.weight`), so the file
+loads into it strictly; read with those keys or with the flat ones of xgraph's own torch build
+(`<node>.<attribute>`: `block5_sepconv1.depthwise.weight`).
 
 Registered under the `xgraph.weight_files` entry-point group; torch is imported only when a
 file is read or written. Reading checks the archive's declarations without torch first
@@ -13,13 +16,12 @@ from __future__ import annotations
 import re
 import warnings
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xgraph.backend.rules import op_rules, require_rules
+from xgraph.backend.rules import placed_weights, require_rules
 from xgraph.files import save_atomically
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.weights.archives import open_archive
@@ -31,7 +33,8 @@ from xgraph.weights.checks import (
     limited_notes,
     shown,
 )
-from xgraph.weights.initial import Weights, weight_key
+from xgraph.weights.initial import Weights
+from xgraph.weights.slots import PlacedWeight
 from xgraph_torch.archive import ArchiveLimits, TensorRecord, scan_state_dict
 
 _MISFIT_HINT = "is the file from this architecture, with the same --set parameters?"
@@ -40,32 +43,45 @@ _IGNORED_SUFFIX = "num_batches_tracked"  # BatchNorm's counter: no canonical wei
 _LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 
 
-@dataclass(frozen=True)
-class _Slot:
-    """Where a canonical tensor lives in a state dict, and its shape there."""
-
-    canonical: str
-    node: str
-    param_shape: tuple[int, ...]
-    torch_shape: tuple[int, ...]
-    conversion: Any  # the op's torch weight slot: to_torch / from_torch
-
-
-def _slots(analysed: AnalysedGraph) -> dict[str, _Slot]:
-    """State dict key -> the canonical tensor it holds, for every parameter of the graph."""
-    rules = op_rules("torch")
-    found = {}
-    for node in analysed.graph.nodes:
-        for param in analysed.counts[node.name].params:
-            slot = rules[node.op].weights[param.name]
-            shape = tuple(slot.to_torch(np.empty(param.shape, dtype=np.float32)).shape)
-            found[f"{node.name}.{slot.attribute}"] = _Slot(
-                weight_key(node.name, param.name), node.name, param.shape, shape, slot
-            )
-    return found
+def _slots(analysed: AnalysedGraph, paths: dict[str, str] | None = None) -> dict[str, PlacedWeight]:
+    """State dict key -> the canonical tensor it holds, for every parameter of the graph: the
+    build's `<node>.<attribute>`, or with each node at its module path in `paths`."""
+    paths = paths or {}
+    return {
+        f"{paths.get(placed.node, placed.node)}.{placed.framework_key}": placed
+        for node in analysed.graph.nodes
+        for placed in placed_weights(analysed, node, "torch")
+    }
 
 
-def _limits(slots: dict[str, _Slot]) -> ArchiveLimits:
+def _generated_slots(analysed: AnalysedGraph) -> dict[str, PlacedWeight]:
+    """The slots keyed as the generated module's state dict (xgraph_torch.codegen)."""
+    from xgraph_torch.codegen import module_paths
+
+    return _slots(analysed, module_paths(analysed))
+
+
+def _slots_for(
+    records: dict[str, TensorRecord], analysed: AnalysedGraph
+) -> dict[str, PlacedWeight]:
+    """The key layout the file uses: the build's flat keys where they are all there, else the
+    generated module's; the one with more keys present, for the error naming what is missing."""
+    flat = _slots(analysed)
+    if flat.keys() <= records.keys():
+        return flat
+    generated = _generated_slots(analysed)
+    if generated.keys() == flat.keys():
+        return flat
+    found = sum(key in records for key in generated)
+    return generated if found > sum(key in records for key in flat) else flat
+
+
+def _torch_shape(placed: PlacedWeight) -> tuple[int, ...]:
+    """The tensor's shape in torch's layout."""
+    return tuple(placed.to_framework(np.empty(placed.param.shape, dtype=np.float32)).shape)
+
+
+def _limits(slots: dict[str, PlacedWeight]) -> ArchiveLimits:
     # A record per tensor (BatchNorm adds a counter each) and a few of torch's own; the pickle
     # takes about 150 bytes a tensor.
     return ArchiveLimits(entries=2 * len(slots) + 64, pickle_bytes=(1 << 16) + 2048 * len(slots))
@@ -88,11 +104,12 @@ def _open(path: Path, limits: ArchiveLimits) -> zipfile.ZipFile:
 
 
 def _check_against_graph(
-    records: dict[str, TensorRecord], slots: dict[str, _Slot], analysed: AnalysedGraph, path: Path
+    records: dict[str, TensorRecord],
+    slots: dict[str, PlacedWeight],
+    analysed: AnalysedGraph,
+    path: Path,
 ) -> None:
-    missing = [
-        f"{key} (canonical {slot.canonical})" for key, slot in slots.items() if key not in records
-    ]
+    missing = [f"{key} (canonical {slot.key})" for key, slot in slots.items() if key not in records]
     if missing:
         raise WeightFileError(
             path,
@@ -109,11 +126,12 @@ def _check_against_graph(
             hint=_MISFIT_HINT,
         )
     for key, slot in slots.items():
-        if records[key].shape != slot.torch_shape:
+        shape = _torch_shape(slot)
+        if records[key].shape != shape:
             raise WeightFileError(
                 path,
                 f"'{key}' has shape {shown(records[key].shape)}, node '{slot.node}' needs "
-                f"{slot.torch_shape} in torch's layout",
+                f"{shape} in torch's layout",
                 hint=_MISFIT_HINT,
             )
 
@@ -167,13 +185,13 @@ class StateDictFiles:
     writable = (".pt", ".pth")
 
     def read(self, path: Path, analysed: AnalysedGraph, options: ReadOptions) -> Weights:
-        """Canonical weights from a state dict of an xgraph torch build; no pickle code runs,
-        and nothing is read before every declaration fits the graph."""
+        """Canonical weights from a state dict of an xgraph torch build or generated module;
+        no pickle code runs, and nothing is read before every declaration fits the graph."""
         require_rules(analysed, "torch")
-        slots = _slots(analysed)
-        limits = _limits(slots)
+        limits = _limits(_slots(analysed))
         with _open(path, limits) as archive:
             records = scan_state_dict(archive, path, limits)
+        slots = _slots_for(records, analysed)
         _check_against_graph(records, slots, analysed, path)
         check_dtypes({key: records[key].dtype for key in slots}, path, options)
         state = _load_mapped(path)
@@ -186,16 +204,18 @@ class StateDictFiles:
             warnings.simplefilter("ignore")
             for key, slot in slots.items():
                 value = _as_numpy(state[key], records[key], key, path)
-                weights[slot.canonical] = slot.conversion.from_torch(value, slot.param_shape)
+                weights[slot.key] = slot.from_framework(value)
         return weights
 
     def write(self, path: Path, analysed: AnalysedGraph, weights: Weights) -> None:
         import torch
 
         from xgraph_torch.backend import TorchBackend
+        from xgraph_torch.codegen import state_dict_keys
 
-        model = TorchBackend().build(analysed, weights)
-        state = {key: value.contiguous() for key, value in model.state_dict().items()}
+        state = TorchBackend().build(analysed, weights).state_dict()
+        keys = state_dict_keys(analysed, list(state))  # the generated module's
+        state = {keys[key]: value.contiguous() for key, value in state.items()}
         save_atomically(path, lambda target: torch.save(state, target))
 
 

@@ -1,7 +1,11 @@
-"""The few torch modules that torch.nn lacks, to reproduce the spec's (Keras's) semantics.
+"""xgraph's torch layers: the modules torch.nn lacks, to reproduce the spec's (Keras's)
+semantics, written once for the build and for generated code (xgraph_torch.layer_source copies
+their source into a generated module, so they import nothing but torch, nn and F).
 
 Subclasses keep torch's own parameter names (`weight`, `bias`), so state dicts read like any
-PyTorch model's. Tensors are channels-first: (N, C, H, W) for (H, W, C) in the spec.
+PyTorch model's. Tensors are channels-first: (N, C, H, W) for (H, W, C) in the spec. A layer
+that pads takes `pad`: fixed (left, right, top, bottom) amounts, or "same", TensorFlow's
+padding worked out from each input's size, so a module built for one size runs at any.
 """
 
 from __future__ import annotations
@@ -10,39 +14,80 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xgraph_torch.rules.activation import ACTIVATION_LAYERS
-
-PadAmounts = tuple[int, int, int, int]  # left, right, top, bottom, as F.pad takes them
+Pad = tuple[int, ...] | str
 
 
-# Fused activations that may overwrite their input: the layer's output is a fresh tensor
-# nobody else holds, and ReLU's gradient needs only its result (activations whose gradient
-# needs their input, such as SiLU, must not overwrite it).
-IN_PLACE = frozenset({"relu"})
+def same_pad_amounts(
+    size: tuple[int, int],
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...] = (1, 1),
+) -> tuple[int, int, int, int]:
+    """TensorFlow's 'same' padding for an input of `size` (height, width): the output is
+    ceil(size / stride), the extra pixel goes at the bottom/right. Shape arithmetic only, so
+    torch.export and torch.compile trace it without looking at tensor values."""
+    amounts = []
+    for axis in (1, 0):  # F.pad's order: the last dim (width) first
+        span = (kernel_size[axis] - 1) * dilation[axis] + 1
+        # ceil(size / stride) in non-negative integers: sizes may be symbolic, and ONNX's
+        # integer division (what torch.onnx.export makes of //) truncates
+        out = (size[axis] + stride[axis] - 1) // stride[axis]
+        total = max((out - 1) * stride[axis] + span - size[axis], 0)
+        amounts += [total // 2, total - total // 2]
+    return (amounts[0], amounts[1], amounts[2], amounts[3])
 
 
-def activation_module(name: str) -> nn.Module:
-    """A fused activation, from the same table as the `activation` op's lowering, applied in
-    place where that is safe (one tensor fewer per layer)."""
-    module = ACTIVATION_LAYERS[name].instantiate()
-    if name in IN_PLACE:
-        module.inplace = True
-    return module
+def pad_input(
+    x: torch.Tensor,
+    pad: Pad,
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...] = (1, 1),
+    value: float = 0.0,
+) -> torch.Tensor:
+    """`x` padded by explicit amounts, or by TensorFlow's 'same' for its own size."""
+    if isinstance(pad, str):  # padded even by nothing: no branch on the (symbolic) size
+        amounts = same_pad_amounts((x.shape[-2], x.shape[-1]), kernel_size, stride, dilation)
+        return F.pad(x, amounts, value=value)
+    return F.pad(x, pad, value=value) if any(pad) else x
+
+
+def as_pad(pad: Pad) -> Pad:
+    """`pad` checked, as a tuple where it is amounts (a list would not compare equal)."""
+    if isinstance(pad, str) and pad != "same":
+        raise ValueError(f"pad must be 'same' or (left, right, top, bottom) amounts, got {pad!r}")
+    return pad if isinstance(pad, str) else tuple(pad)
+
+
+def pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 class Conv2d(nn.Conv2d):
-    """nn.Conv2d plus TensorFlow's asymmetric 'same' padding and a fused activation."""
+    """nn.Conv2d after explicit or TensorFlow 'same' padding (`pad`), with an optional fused
+    activation (Keras's `activation` argument); `padding` is torch's symmetric one."""
 
     def __init__(
-        self, *args, pad: PadAmounts = (0, 0, 0, 0), activation: str = "linear", **kwargs
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        pad: Pad = (0, 0, 0, 0),
+        activation: nn.Module | None = None,
     ) -> None:
-        super().__init__(*args, **kwargs)
-        self.pad = tuple(pad)
-        self.activation = activation_module(activation)
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias
+        )
+        self.pad = as_pad(pad)
+        self.activation = activation if activation is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if any(self.pad):
-            x = F.pad(x, self.pad)
+        x = pad_input(x, self.pad, self.kernel_size, self.stride, self.dilation)
         return self.activation(super().forward(x))
 
 
@@ -53,14 +98,14 @@ class SeparableConv2d(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: tuple[int, int],
-        stride: tuple[int, int] = (1, 1),
-        padding: tuple[int, int] = (0, 0),
-        dilation: tuple[int, int] = (1, 1),
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
         depth_multiplier: int = 1,
         bias: bool = True,
-        pad: PadAmounts = (0, 0, 0, 0),
-        activation: str = "linear",
+        pad: Pad = (0, 0, 0, 0),
+        activation: nn.Module | None = None,
     ) -> None:
         super().__init__()
         middle = in_channels * depth_multiplier
@@ -75,43 +120,53 @@ class SeparableConv2d(nn.Module):
             bias=False,
             pad=pad,
         )
-        self.pointwise = Conv2d(middle, out_channels, 1, bias=bias, activation=activation)
+        self.pointwise = nn.Conv2d(middle, out_channels, 1, bias=bias)
+        self.activation = activation if activation is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pointwise(self.depthwise(x))
+        return self.activation(self.pointwise(self.depthwise(x)))
 
 
 class MaxPool2d(nn.MaxPool2d):
-    """Max pooling whose 'same' padding may be asymmetric; padding never wins a maximum."""
+    """Max pooling after explicit or TensorFlow 'same' padding that never wins a maximum."""
 
-    def __init__(self, *args, pad: PadAmounts = (0, 0, 0, 0), **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.pad = tuple(pad)
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        pad: Pad = (0, 0, 0, 0),
+    ) -> None:
+        super().__init__(kernel_size, stride, padding)
+        self.pad = as_pad(pad)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if any(self.pad):
-            x = F.pad(x, self.pad, value=float("-inf"))
-        return super().forward(x)
+        k, s = pair(self.kernel_size), pair(self.stride)
+        return super().forward(pad_input(x, self.pad, k, s, value=float("-inf")))
 
 
 class AvgPool2d(nn.Module):
-    """Average pooling that, like TensorFlow, leaves padded positions out of each average."""
+    """Average pooling after explicit or TensorFlow 'same' padding, which, as in TensorFlow,
+    no average counts."""
 
     def __init__(
-        self, kernel_size: tuple[int, int], stride: tuple[int, int], pad: PadAmounts = (0, 0, 0, 0)
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        pad: Pad = (0, 0, 0, 0),
     ) -> None:
         super().__init__()
-        self.kernel_size = tuple(kernel_size)
-        self.stride = tuple(stride)
-        self.pad = tuple(pad)
+        self.kernel_size = pair(kernel_size)
+        self.stride = pair(stride if stride is not None else kernel_size)
+        self.pad = as_pad(pad)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not any(self.pad):
-            return F.avg_pool2d(x, self.kernel_size, self.stride)
-        total = F.avg_pool2d(F.pad(x, self.pad), self.kernel_size, self.stride, divisor_override=1)
-        ones = F.pad(torch.ones_like(x[:1, :1]), self.pad)
-        count = F.avg_pool2d(ones, self.kernel_size, self.stride, divisor_override=1)
-        return total / count
+        k, s = self.kernel_size, self.stride
+        if not isinstance(self.pad, str) and not any(self.pad):
+            return F.avg_pool2d(x, k, s)
+        total = F.avg_pool2d(pad_input(x, self.pad, k, s), k, s, divisor_override=1)
+        ones = pad_input(torch.ones_like(x[:1, :1]), self.pad, k, s)
+        return total / F.avg_pool2d(ones, k, s, divisor_override=1)
 
 
 class GlobalPool(nn.Module):
@@ -128,33 +183,37 @@ class GlobalPool(nn.Module):
         return x.amax(dim=(2, 3), keepdim=self.keepdims)
 
 
-class BatchNorm(nn.modules.batchnorm._BatchNorm):
+class BatchNorm(nn.Module):
     """Keras's BatchNormalization over dim 1, for any rank: separate `center` and `scale`,
-    and in training the moving variance follows the biased batch variance, as Keras's does
-    (torch's own BatchNorm uses the unbiased one), so both frameworks train alike."""
+    Keras's epsilon, torch's momentum (Keras's 0.99 is 0.01 here), and in training the
+    moving variance follows the biased batch variance, as Keras's does (torch's own
+    BatchNorm uses the unbiased one), so both frameworks train alike. Its state dict keys
+    are nn.BatchNorm2d's."""
 
-    # Always tracked (track_running_stats), and the momentum is always given.
     running_mean: torch.Tensor
     running_var: torch.Tensor
     num_batches_tracked: torch.Tensor
-    momentum: float
 
     def __init__(
         self,
         num_features: int,
-        eps: float,
-        momentum: float,
+        eps: float = 1e-3,
+        momentum: float = 0.01,
         center: bool = True,
         scale: bool = True,
     ) -> None:
-        super().__init__(num_features, eps=eps, momentum=momentum, affine=False)
-        # As assigning them does; torch types weight and bias as Parameter, never None.
-        self.register_parameter("weight", nn.Parameter(torch.ones(num_features)) if scale else None)
-        self.register_parameter("bias", nn.Parameter(torch.zeros(num_features)) if center else None)
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.weight = nn.Parameter(torch.ones(num_features)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(num_features)) if center else None
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
-    def _check_input_dim(self, input: torch.Tensor) -> None:
-        if input.dim() < 2:
-            raise ValueError(f"expected a batched input of at least 2 dims, got {input.dim()}")
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -178,15 +237,23 @@ class BatchNorm(nn.modules.batchnorm._BatchNorm):
 
 
 class Linear(nn.Linear):
-    """nn.Linear with a fused activation, as Keras's Dense has."""
+    """nn.Linear with an optional fused activation, as Keras's Dense has. On an image it acts
+    on the channels, as Dense acts on the last axis: the activation comes after the channels
+    are moved back to dim 1, where a softmax (dim=1) normalises them."""
 
-    def __init__(self, *args, activation: str = "linear", **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.activation = activation_module(activation)
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation: nn.Module | None = None,
+    ) -> None:
+        super().__init__(in_features, out_features, bias)
+        self.activation = activation if activation is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() > 2:  # Dense acts on the last (channel) axis: move channels last and back.
-            return self.activation(super().forward(x.movedim(1, -1))).movedim(-1, 1)
+        if x.dim() > 2:  # channels last for the product, then back to dim 1
+            return self.activation(super().forward(x.movedim(1, -1)).movedim(-1, 1))
         return self.activation(super().forward(x))
 
 

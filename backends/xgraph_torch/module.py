@@ -1,4 +1,5 @@
-"""The torch model: one submodule per graph node, run in the graph's topological order."""
+"""The torch model: one submodule per graph node, run in the graph's topological order, each
+made from its lowering (`make_layer`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,37 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from xgraph.backend.lowering import LayerCall
 from xgraph.errors import SpecError
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph_torch.names import reserved_reason
+from xgraph_torch.rules.activation import ACTIVATION_LAYERS
+from xgraph_torch.rules.base import LAYERS
+
+# Fused activations that may overwrite their input: the layer's output is a fresh tensor
+# nobody else holds, and ReLU's gradient needs only its result (activations whose gradient
+# needs their input, such as SiLU, must not overwrite it).
+IN_PLACE = frozenset({"relu"})
+
+
+def activation_module(name: str) -> nn.Module:
+    """A fused activation, from the same table as the `activation` op's lowering, applied in
+    place where that is safe (one tensor fewer per layer)."""
+    module = ACTIVATION_LAYERS[name].instantiate()
+    if name in IN_PLACE:
+        module.inplace = True
+    return module
+
+
+def make_layer(call: LayerCall) -> nn.Module:
+    """The live module of a lowering. A lowering names the fused activation of xgraph's layers
+    (`activation="relu"`, which prints and compares as text); the layers take a module, which
+    keeps them free of xgraph's activation table, so they stand alone in generated code."""
+    activation = call.kwargs.get("activation")
+    if call.module == LAYERS and isinstance(activation, str):
+        kwargs = {**call.kwargs, "activation": activation_module(activation)}
+        call = LayerCall(call.module, call.cls, kwargs)
+    return call.instantiate()
 
 
 class GraphModule(nn.Module):
@@ -73,6 +102,6 @@ def build_module(analysed: AnalysedGraph, lower) -> GraphModule:
         call = lower(analysed, node)
         if call is None:
             continue
-        modules[node.name] = call.instantiate()
+        modules[node.name] = make_layer(call)
         steps.append((node.name, node.inputs))
     return GraphModule(modules, steps, analysed.graph.inputs, analysed.graph.outputs)

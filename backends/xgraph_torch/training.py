@@ -34,40 +34,30 @@ from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas
 from xgraph.training.trainer import StepMetrics, regularized_keys, training_graph
 from xgraph.weights.initial import Weights
+from xgraph.weights.slots import PlacedWeight
 from xgraph_torch.backend import TorchBackend, to_channels_first
 from xgraph_torch.optimizers import keras_optimizer
-from xgraph_torch.rules import TorchSlot
 
 ONE_PROCESS = Replicas()
 KERAS_EPSILON = 1e-7  # keras.config.epsilon(): how far probabilities are kept from 0 and 1
 
 
 @dataclass(frozen=True)
-class Slot:
-    """A trainable tensor of the model with its canonical key and layout conversions."""
+class Trained:
+    """A trainable tensor of the model, and the canonical weight it holds."""
 
-    key: str
+    weight: PlacedWeight
     tensor: torch.Tensor
-    shape: tuple[int, ...]
-    slot: TorchSlot
-
-    def to_torch(self, array: np.ndarray) -> np.ndarray:
-        return self.slot.to_torch(array)
-
-    def from_torch(self, array: np.ndarray) -> np.ndarray:
-        return self.slot.from_torch(array, self.shape)
 
 
-def trainable_slots(backend: TorchBackend, analysed: AnalysedGraph, model: nn.Module) -> list[Slot]:
-    slots = []
-    for node in analysed.graph.nodes:
-        for param, (key, slot) in zip(
-            analysed.counts[node.name].params, backend.slots(analysed, node), strict=True
-        ):
-            if param.trainable:
-                tensor = model.get_parameter(f"{node.name}.{slot.attribute}")
-                slots.append(Slot(key, tensor, tuple(param.shape), slot))
-    return slots
+def trainable(backend: TorchBackend, analysed: AnalysedGraph, model: nn.Module) -> list[Trained]:
+    """The model's trainable tensors, in the graph's order, each with its canonical weight."""
+    return [
+        Trained(placed, model.get_parameter(f"{node.name}.{placed.framework_key}"))
+        for node in analysed.graph.nodes
+        for placed in backend.placed_weights(analysed, node)
+        if placed.param.trainable
+    ]
 
 
 def share_tensors(source: nn.Module, target: nn.Module) -> None:
@@ -130,10 +120,12 @@ class TorchTrainer:
         self.net = self.backend.build(graph.analysed, weights).train()
         self.model = self.backend.build(analysed, weights).eval()
         share_tensors(self.net, self.model)
-        self.slots = trainable_slots(self.backend, graph.analysed, self.net)
+        self.trained = trainable(self.backend, graph.analysed, self.net)
         regularized = set(regularized_keys(analysed))
-        self.kernels = [s.tensor for s in self.slots if s.key in regularized]
-        self.rule = keras_optimizer(recipe.optimizer, [s.tensor for s in self.slots], self.kernels)
+        self.kernels = [t.tensor for t in self.trained if t.weight.key in regularized]
+        self.rule = keras_optimizer(
+            recipe.optimizer, [t.tensor for t in self.trained], self.kernels
+        )
         self.replica: nn.Module = self.net  # what a training step calls: DDP's wrapper if any
         if replicas.distributed:
             join_process_group(replicas)
@@ -225,14 +217,15 @@ class TorchTrainer:
             "iterations": np.asarray(self.rule.iterations, dtype=np.int64),
             "learning_rate": np.asarray(self.rule.last_rate, dtype=np.float64),
         }
-        for slot in self.slots:
-            for name, value in self.rule.optimizer.state.get(slot.tensor, {}).items():
+        for trained in self.trained:
+            for name, value in self.rule.optimizer.state.get(trained.tensor, {}).items():
                 if not isinstance(value, torch.Tensor):
                     continue
                 array = value.detach().numpy()
                 if value.dim():
-                    array = slot.from_torch(array)
-                state[f"{slot.key}/{name}"] = np.array(array, order="C")  # a copy, 0-d kept
+                    array = trained.weight.from_framework(array)
+                # a copy, 0-d kept
+                state[f"{trained.weight.key}/{name}"] = np.array(array, order="C")
         return state
 
     def load_state(self, weights: Weights, optimizer_state: Mapping[str, np.ndarray]) -> None:
@@ -240,14 +233,16 @@ class TorchTrainer:
         self.rule.iterations = int(optimizer_state["iterations"])
         self.rule.last_rate = float(optimizer_state["learning_rate"])
         self.rule.optimizer.state.clear()
-        for slot in self.slots:
-            prefix = f"{slot.key}/"
+        for trained in self.trained:
+            prefix = f"{trained.weight.key}/"
             for name, array in optimizer_state.items():
                 if not name.startswith(prefix) or "/" in name[len(prefix) :]:
                     continue
-                value = slot.to_torch(np.asarray(array)) if np.ndim(array) else np.asarray(array)
+                value = np.asarray(array)
+                if value.ndim:
+                    value = trained.weight.to_framework(value)
                 tensor = torch.from_numpy(np.array(value, order="C"))
-                self.rule.optimizer.state[slot.tensor][name[len(prefix) :]] = tensor
+                self.rule.optimizer.state[trained.tensor][name[len(prefix) :]] = tensor
 
 
 def make_trainer(

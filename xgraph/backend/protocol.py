@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from xgraph.backend.rules import OpRule
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.weights.initial import Weights
 
@@ -18,19 +19,22 @@ class Backend(Protocol):
     numpy helpers take and return channels-last (N, H, W, C) arrays, as the spec does.
 
     `rules` holds the backend's rule for each op it lowers (`xgraph.backend.rules.op_rules`):
-    built-in and plugin ops alike. What a rule lowers a node to is the backend's own business (layer
-    calls for torch and Keras, ONNX nodes for onnx); code generation has its own protocol
-    for it (`xgraph.codegen.Printer`)."""
+    built-in and plugin ops alike, each an `OpRule`. What a rule lowers a node to is the
+    backend's own business (layer calls for torch and Keras, ONNX nodes for onnx); where it
+    keeps each weight is a `WeightSlot`; code generation has its own protocol for it
+    (`xgraph.codegen.Printer`)."""
 
     name: str
     file_suffix: str
-    rules: Mapping[str, Any]
     # Choices a user may make when building (`xgraph build --option NAME=VALUE`), each with
     # its allowed values, default first: passed to the backend's constructor as keywords.
     options: Mapping[str, tuple[str, ...]]
     # Where the backend lays tensors out: the IR is layout-free, so this is each backend's
     # own choice for its runtime, reported by `xgraph build`.
     layout: str
+
+    @property
+    def rules(self) -> Mapping[str, OpRule]: ...
 
     def build(self, analysed: AnalysedGraph, weights: Weights | None = None) -> Any:
         """A ready model; `weights` are canonical, and the default is a seeded initialisation.

@@ -176,11 +176,12 @@ def add_codegen(commands: argparse._SubParsersAction) -> None:
         "write the spec as a standalone PyTorch or Keras Python module",
         """
         One readable module that imports only torch (or only keras) and the standard
-        library: an nn.Module class, or a function building a functional keras.Model, as
-        keras.applications does. Blocks become methods or functions, repeats loops; layer
-        names are the node names, so weights from 'xgraph weights -o model.pt' or
-        '.weights.h5' load unchanged. Spec parameters that only change values (classes)
-        become keyword arguments; the others are resolved.
+        library: nn.Module classes as timm writes them (one per block, repeats as an
+        nn.Sequential; 'same' padding worked out at run time, so any input size works),
+        or a function building a functional keras.Model, as keras.applications does.
+        Keras layer names are the node names, so '.weights.h5' files load unchanged.
+        Spec parameters that only change values (classes) become keyword arguments; the
+        others are resolved. The code is formatted as ruff formats it at --line-length.
         """,
         """
         xgraph codegen specs/xception.yaml --backend torch -o xception_torch.py
@@ -192,18 +193,24 @@ def add_codegen(commands: argparse._SubParsersAction) -> None:
     codegen.add_argument(
         "-o", "--output", metavar="FILE", help="where to write the module; default: stdout"
     )
+    codegen.add_argument(
+        "--line-length",
+        type=int,
+        default=88,
+        metavar="N",
+        help="format the code for lines of N columns, as ruff does (default: 88, ruff's)",
+    )
     add_set(codegen)
     codegen.set_defaults(handler=cmd_codegen)
 
 
 def cmd_codegen(args: argparse.Namespace) -> int:
-    from xgraph.api import load
-    from xgraph.codegen import generate
+    from xgraph.api import codegen, load
 
     analysed = load(args.spec, args.overrides)
     if args.output is not None:
         checked_output(args, analysed)
-    source = generate(analysed, args.backend, args.spec, args.overrides)
+    source = codegen(analysed, args.backend, args.spec, args.line_length)
     if args.output is None:
         sys.stdout.write(source)
         return 0

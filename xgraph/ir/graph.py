@@ -31,6 +31,10 @@ class Node:
     location: Location
     block: tuple[str, ...] = ()
     attr_locations: Mapping[str, Location] = field(default_factory=dict, compare=False)
+    # Provenance, for code generation: the block each instance in `block` instantiates, and
+    # the attributes whose value is exactly a spec parameter (and nothing else reads it).
+    block_uses: tuple[str, ...] = field(default=(), compare=False)
+    param_refs: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def opdef(self) -> OpDef:
@@ -60,8 +64,10 @@ class Graph:
         inputs: tuple[str, ...],
         outputs: tuple[str, ...],
         initializer: str = DEFAULT_INITIALIZER,
+        description: str = "",
     ) -> None:
         self.name = name
+        self.description = description
         self.initializer = initializer
         self.inputs = inputs
         self.outputs = outputs
@@ -152,4 +158,4 @@ class Graph:
             needed |= self.ancestors(name)
         kept = [node for node in self.nodes if node.name in needed]
         inputs = tuple(name for name in self.inputs if name in needed)
-        return Graph(self.name, kept, inputs, outputs, self.initializer)
+        return Graph(self.name, kept, inputs, outputs, self.initializer, self.description)

@@ -1,1 +1,2 @@
-"""Passes over the graph IR: structural checks, shape inference, parameter and MAC counts."""
+"""Rewrites of the analysed graph for inference builds (`--optimize`): dropping identities,
+folding BatchNorm into convolutions, fusing activations; each keeps the function computed."""

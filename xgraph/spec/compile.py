@@ -111,6 +111,8 @@ def checked_node(
         location=raw.location,
         block=raw.block,
         attr_locations=raw.attr_locations,
+        block_uses=raw.block_uses,
+        param_refs=raw.param_refs,
     )
 
 
@@ -186,5 +188,7 @@ def compile_source(
     nodes = [checked_node(raw, source.where, checked) for raw in expansion.nodes]
     inputs = tuple(node.name for node in nodes if node.op == "input")
     outputs = tuple(ref for ref, _ in expansion.outputs)
-    graph = Graph(expansion.name, nodes, inputs, outputs, expansion.initializer)
+    graph = Graph(
+        expansion.name, nodes, inputs, outputs, expansion.initializer, expansion.description
+    )
     return analyse(graph, expansion.params, budgets, compiled)

@@ -11,44 +11,27 @@ visited, switched off by `when` or not, every repetition, and every expression o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from xgraph.budgets import Budgets, active_budgets
 from xgraph.errors import Location, SpecError, as_yaml, did_you_mean
-from xgraph.spec.expressions import Evaluator, ExpressionError, has_expression
+from xgraph.spec.expansion import (
+    Expansion,
+    NodePlan,
+    RawNode,
+    check_overrides,
+    has_expressions,
+    keep_direct_only,
+)
+from xgraph.spec.expressions import Evaluator, ExpressionError, direct_name, has_expression
 from xgraph.spec.model import NodeItem, Spec, UseItem
 from xgraph.spec.params import Argument, Override, bind_params
 from xgraph.spec.source import PathKey, SourceMap
 
+__all__ = ["Expansion", "RawNode", "expand"]
+
 BLOCK_BOUND_NAMES = ("name", "input", "inputs")  # bound in every block instance's scope
 INSTANCE_STEPS = 20  # the work of making a block instance, in expression operations
-
-
-@dataclass(slots=True)
-class RawNode:
-    """A node after expansion, before its attributes are checked against its op."""
-
-    name: str
-    op: str
-    inputs: tuple[str, ...]
-    attrs: dict[str, Any]
-    location: Location
-    attr_locations: Mapping[str, Location] = field(default_factory=dict)
-    input_locations: tuple[Location, ...] = ()
-    block: tuple[str, ...] = ()
-    trace: tuple[Location, ...] = ()
-    path: PathKey = ()  # where the node was written, to locate errors inside its attributes
-
-
-@dataclass
-class Expansion:
-    name: str
-    params: dict[str, Any]
-    nodes: list[RawNode]
-    outputs: list[tuple[str, Location]]
-    initializer: str
-    training: dict[str, Any] | None = None  # `${...}` resolved; checked by xgraph.training
 
 
 class _Context(NamedTuple):
@@ -58,27 +41,7 @@ class _Context(NamedTuple):
     block: tuple[str, ...] = ()
     trace: tuple[Location, ...] = ()
     stack: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class _NodePlan:
-    """A node item's location, its attributes' locations, and its attributes split into
-    those that hold no expression (the same in every instance) and the others."""
-
-    location: Location
-    constant: dict[str, Any]
-    varying: list[tuple[str, Any]]
-    attr_locations: dict[str, Location]
-
-
-def _has_expressions(value: Any) -> bool:
-    if isinstance(value, str):
-        return "${" in value
-    if isinstance(value, list):
-        return any(_has_expressions(item) for item in value)
-    if isinstance(value, dict):
-        return any(_has_expressions(item) for item in value.values())
-    return False
+    uses: tuple[str, ...] = ()  # the block each instance in `block` instantiates
 
 
 class _Expander:
@@ -92,7 +55,7 @@ class _Expander:
         self.evaluator = Evaluator(budgets)
         self.nodes: list[RawNode] = []
         self.auto_names: dict[str, int] = {}
-        self._plans: dict[PathKey, _NodePlan] = {}
+        self._plans: dict[PathKey, NodePlan] = {}
         self._item_paths: dict[PathKey, list[PathKey]] = {}
 
     def charge(self, steps: int, path: PathKey) -> None:
@@ -205,7 +168,7 @@ class _Expander:
                 previous = self.use(item, item_path, scope, previous, context)
         return previous
 
-    def plan(self, item: NodeItem, path: PathKey) -> _NodePlan:
+    def plan(self, item: NodeItem, path: PathKey) -> NodePlan:
         """What is known of the node written at `path` before any scope: a block's nodes are
         expanded many times, their locations and constant attributes looked up once."""
         found = self._plans.get(path)
@@ -220,11 +183,12 @@ class _Expander:
         locations = {key: self.where.value((*path, key)) for key in extra}
         if item.inputs is not None:
             locations["inputs"] = self.where.value((*path, "inputs"))
-        found = self._plans[path] = _NodePlan(
+        found = self._plans[path] = NodePlan(
             location=self.where.value(path),
-            constant={key: value for key, value in extra.items() if not _has_expressions(value)},
-            varying=[(key, value) for key, value in extra.items() if _has_expressions(value)],
+            constant={key: value for key, value in extra.items() if not has_expressions(value)},
+            varying=[(key, value) for key, value in extra.items() if has_expressions(value)],
             attr_locations=locations,
+            direct={key: name for key, value in extra.items() if (name := direct_name(value))},
         )
         return found
 
@@ -269,6 +233,12 @@ class _Expander:
                 context.block,
                 context.trace,
                 path,
+                context.uses,
+                # Provenance for code generation: a top-level attribute that is exactly a
+                # spec parameter (`units: ${classes}`) may stay that parameter in the code.
+                {k: n for k, n in plan.direct.items() if n in self.params}
+                if plan.direct and not context.block
+                else {},
             )
         )
         return name
@@ -358,27 +328,13 @@ class _Expander:
                 inner,
                 block_inputs[0],
                 _Context(
-                    (*context.block, name), (*context.trace, location), (*context.stack, item.use)
+                    (*context.block, name),
+                    (*context.trace, location),
+                    (*context.stack, item.use),
+                    (*context.uses, item.use),
                 ),
             )
         return previous
-
-
-def _check_overrides(overrides: list[Override]) -> dict[str, Argument]:
-    """Each parameter set once: with two `--set` of one name, which one is meant is unclear."""
-    given: dict[str, Argument] = {}
-    first: dict[str, Location] = {}
-    for override in overrides:
-        if override.name in given:
-            raise SpecError(
-                f"--set sets '{override.name}' twice",
-                Location(override.location.file, override.location.line, 1),
-                hint="keep one of them",
-                notes=[f"first set at {first[override.name]}"],
-            )
-        given[override.name] = override.argument
-        first[override.name] = Location(override.location.file, override.location.line, 1)
-    return given
 
 
 def expand(
@@ -395,7 +351,7 @@ def expand(
             where.value(("name",)),
             hint="give it a name, such as name: xception",
         )
-    given = _check_overrides(overrides)
+    given = check_overrides(overrides)
     params = bind_params(
         spec.params, given, where, ("params",), f"spec '{spec.name}'", budgets=budgets
     )
@@ -432,4 +388,8 @@ def expand(
             key: expander.resolve(value, params, ("training", key))
             for key, value in spec.training.items()
         }
-    return Expansion(spec.name, params, expander.nodes, outputs, spec.initializer, training)
+    keep_direct_only(spec, expander.nodes)
+    description = " ".join((spec.description or "").split())
+    return Expansion(
+        spec.name, params, expander.nodes, outputs, spec.initializer, training, description
+    )

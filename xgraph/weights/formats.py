@@ -3,14 +3,15 @@ as a whole, checked against the graph, and only then given to a model.
 
 The canonical safetensors format is the core's own; every other format (a torch state dict,
 Keras's files) belongs to a backend package and is registered through the
-`xgraph.weight_files` entry-point group, so the core knows no framework's file layout.
+`xgraph.weight_files` entry-point group, so the core knows no framework's file layout. Each
+registered format is a `WeightFileFormat` (checked by mypy in tests/typing_conformance.py).
 """
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from xgraph.errors import SpecError
 from xgraph.ir.analysis import AnalysedGraph
@@ -19,6 +20,7 @@ from xgraph.weights.checks import ReadOptions, WeightFileError, check_values
 from xgraph.weights.initial import Weights
 
 
+@runtime_checkable
 class WeightFileFormat(Protocol):
     """One family of weight files. `read` returns canonical weights (checked again here);
     neither method may touch a model before the whole file is converted.
@@ -28,9 +30,16 @@ class WeightFileFormat(Protocol):
     than float32 and float64 unless `options.accept_bad_values` (xgraph.weights.checks), and
     raises `WeightFileError` for anything wrong; values are checked here afterwards."""
 
-    name: str
-    readable: tuple[str, ...]
-    writable: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def readable(self) -> tuple[str, ...]:
+        """The file name suffixes it reads (`.weights.h5`): the longest that matches wins."""
+        ...
+
+    @property
+    def writable(self) -> tuple[str, ...]: ...
 
     def read(self, path: Path, analysed: AnalysedGraph, options: ReadOptions) -> Weights: ...
 
@@ -53,9 +62,18 @@ class CanonicalFiles:
 def weight_file_formats() -> tuple[WeightFileFormat, ...]:
     """The canonical format, then every installed package's; found once per process, as
     op rules are (reading entry points costs more than reading a small file)."""
-    from xgraph.plugins import WEIGHT_FILES, loaded
+    from xgraph.plugins import WEIGHT_FILES, loaded, package_of
 
-    return (CanonicalFiles(), *(fmt for _, fmt in loaded(WEIGHT_FILES)))
+    formats: list[WeightFileFormat] = [CanonicalFiles()]
+    for entry, fmt in loaded(WEIGHT_FILES):
+        if not isinstance(fmt, WeightFileFormat):
+            raise SpecError(
+                f"weight files '{entry.value}' of package '{package_of(entry)}' must be a "
+                f"format (a name, readable and writable suffixes, read and write), got "
+                f"{type(fmt).__name__}"
+            )
+        formats.append(fmt)
+    return tuple(formats)
 
 
 def _format_for(path: Path, attribute: str) -> WeightFileFormat | None:

@@ -5,7 +5,7 @@ plugin's Keras rules are."""
 from __future__ import annotations
 
 from xgraph_keras.rules import activation, conv, dense, merge, norm, pool, reshape
-from xgraph_keras.rules.base import KerasRule, KerasWeight
+from xgraph_keras.rules.base import KerasRule
 
 RULES: dict[str, KerasRule] = {
     op: rule
@@ -13,4 +13,4 @@ RULES: dict[str, KerasRule] = {
     for op, rule in family.RULES.items()
 }
 
-__all__ = ["RULES", "KerasRule", "KerasWeight"]
+__all__ = ["RULES", "KerasRule"]

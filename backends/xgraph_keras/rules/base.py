@@ -8,12 +8,15 @@ weights in Keras's order) with h5py alone.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import cast
 
 from xgraph.backend.lowering import LayerCall
+from xgraph.backend.rules import op_rules
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
+from xgraph.weights.slots import WeightSlot, kept
 
 LAYERS = "keras.layers"
 
@@ -21,32 +24,26 @@ Lowering = Callable[[AnalysedGraph, Node], list[LayerCall]]
 
 
 @dataclass(frozen=True)
-class KerasWeight:
-    """One weight of a Keras layer: its name, which is the canonical parameter's, and its
-    rank (None: it varies with the input's)."""
-
-    name: str
-    rank: int | None
-
-
-@dataclass(frozen=True)
 class KerasRule:
     """An op in Keras: the layers a node becomes (the node's own layer last, named after the
-    node) and, for an op with weights, that layer's class and every weight it can hold, in
-    the order Keras lists them (`layer.get_weights()`, and the files)."""
+    node) and, for an op with weights, that layer's class and the slot of every weight it
+    can hold, in the order Keras lists them (`layer.get_weights()`, and the files). Keras's
+    layout is the canonical one, and its weights' names are the canonical parameters'."""
 
     lower: Lowering
     layer_class: str | None = None
-    weights: tuple[KerasWeight, ...] = ()
-
-    @property
-    def weight_names(self) -> frozenset[str]:
-        """The canonical parameters this rule places (checked before a build)."""
-        return frozenset(weight.name for weight in self.weights)
+    weights: Mapping[str, WeightSlot] = field(default_factory=dict)
 
 
-def weights(*pairs: tuple[str, int | None]) -> tuple[KerasWeight, ...]:
-    return tuple(KerasWeight(name, rank) for name, rank in pairs)
+def keras_rules() -> Mapping[str, KerasRule]:
+    """Every op's keras rule, built-in and plugins', typed as the KerasRules that the
+    `xgraph.op_rules` entry points register for keras."""
+    return cast(Mapping[str, KerasRule], op_rules("keras"))
+
+
+def weights(*pairs: tuple[str, int | None]) -> dict[str, WeightSlot]:
+    """Each `(canonical name, rank)` in Keras's order; a rank of None varies with the input."""
+    return {name: kept(name, rank) for name, rank in pairs}
 
 
 def layer(node: Node, cls: str, **kwargs: object) -> LayerCall:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from xgraph_onnx.rules import activation, conv, dense, merge, norm, pool, reshape
-from xgraph_onnx.rules.base import OnnxRule, OnnxSlot
+from xgraph_onnx.rules.base import OnnxRule
 
 RULES: dict[str, OnnxRule] = {
     op: rule
@@ -12,4 +12,4 @@ RULES: dict[str, OnnxRule] = {
     for op, rule in family.RULES.items()
 }
 
-__all__ = ["RULES", "OnnxRule", "OnnxSlot"]
+__all__ = ["RULES", "OnnxRule"]

@@ -9,7 +9,8 @@ from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
 from xgraph.ops.activation import ActivationAttrs
 from xgraph.ops.base import attrs_of
-from xgraph_onnx.rules.base import Lowered, OnnxNode, OnnxRule, OnnxSlot, constant, inner, weight
+from xgraph.weights.slots import WeightSlot
+from xgraph_onnx.rules.base import Lowered, OnnxNode, OnnxRule, constant, inner, weight
 
 if TYPE_CHECKING:
     from numpy import ndarray
@@ -73,6 +74,6 @@ def _alpha_to_onnx(array: ndarray) -> ndarray:
 RULES = {
     "activation": OnnxRule(lower_activation),
     "prelu": OnnxRule(
-        lower_prelu, {"alpha": OnnxSlot(_alpha_to_onnx, lambda a, shape: a.reshape(shape))}
+        lower_prelu, {"alpha": WeightSlot("", _alpha_to_onnx, lambda a, shape: a.reshape(shape))}
     ),
 }

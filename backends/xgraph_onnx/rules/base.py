@@ -10,23 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
+from xgraph.backend.rules import op_rules
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
-from xgraph.ops.base import Shape
 from xgraph.ops.fields import Padding
 from xgraph.ops.windows import resolve_padding
-from xgraph.weights.layouts import (
-    depthwise_from_grouped,
-    depthwise_to_grouped,
-    kernel_from_channels_first,
-    kernel_to_channels_first,
-    same,
+from xgraph.weights.slots import (
+    WeightSlot,
+    channels_first_kernel,
+    grouped_depthwise_kernel,
+    kept,
 )
-
-if TYPE_CHECKING:
-    from numpy import ndarray
 
 
 @dataclass(frozen=True)
@@ -48,28 +44,22 @@ class Lowered:
     constants: dict[str, Any] = field(default_factory=dict)  # name -> (dtype, values) list
 
 
-@dataclass(frozen=True)
-class OnnxSlot:
-    """How a canonical parameter becomes its ONNX initializer (`<node>/<param>`), and back."""
-
-    to_onnx: Callable[[ndarray], ndarray]
-    from_onnx: Callable[[ndarray, Shape], ndarray]
-
-
 Lowering = Callable[[AnalysedGraph, Node, tuple[str, ...]], Lowered]
 
 
 @dataclass(frozen=True)
 class OnnxRule:
     """An op in ONNX: its lowering (analysed graph, node, the names of its input values) and
-    the slot of each canonical parameter."""
+    the slot of each canonical parameter, whose initializer is named `<node>/<param>`."""
 
     lower: Lowering
-    weights: Mapping[str, OnnxSlot] = field(default_factory=dict)
+    weights: Mapping[str, WeightSlot] = field(default_factory=dict)
 
-    @property
-    def weight_names(self) -> frozenset[str]:
-        return frozenset(self.weights)
+
+def onnx_rules() -> Mapping[str, OnnxRule]:
+    """Every op's onnx rule, built-in and plugins', typed as the OnnxRules that the
+    `xgraph.op_rules` entry points register for onnx."""
+    return cast(Mapping[str, OnnxRule], op_rules("onnx"))
 
 
 def weight(node: Node, param: str) -> str:
@@ -88,10 +78,10 @@ def constant(node: Node, step: str) -> str:
     return f"{node.name}/const/{step}"
 
 
-VECTOR = OnnxSlot(same, same)
-CONV_KERNEL = OnnxSlot(kernel_to_channels_first, kernel_from_channels_first)
-DEPTHWISE_KERNEL = OnnxSlot(depthwise_to_grouped, depthwise_from_grouped)
-MATRIX = OnnxSlot(same, same)  # dense kernels stay (in, out): MatMul takes them so
+VECTOR = kept(rank=1)
+CONV_KERNEL = channels_first_kernel()
+DEPTHWISE_KERNEL = grouped_depthwise_kernel()
+MATRIX = kept(rank=2)  # dense kernels stay (in, out): MatMul takes them so
 
 
 def channels(analysed: AnalysedGraph, node: Node) -> int:

@@ -5,7 +5,7 @@ plugin's torch rules are."""
 from __future__ import annotations
 
 from xgraph_torch.rules import activation, conv, dense, merge, norm, pool, reshape
-from xgraph_torch.rules.base import TorchRule, TorchSlot
+from xgraph_torch.rules.base import TorchRule
 
 RULES: dict[str, TorchRule] = {
     op: rule
@@ -13,4 +13,4 @@ RULES: dict[str, TorchRule] = {
     for op, rule in family.RULES.items()
 }
 
-__all__ = ["RULES", "TorchRule", "TorchSlot"]
+__all__ = ["RULES", "TorchRule"]

@@ -8,7 +8,8 @@ from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
 from xgraph.ops.activation import ActivationAttrs
 from xgraph.ops.base import attrs_of
-from xgraph_torch.rules.base import NN, TorchRule, TorchSlot, channels
+from xgraph.weights.slots import WeightSlot
+from xgraph_torch.rules.base import NN, TorchRule, channels
 
 ACTIVATION_LAYERS = {
     "linear": LayerCall(NN, "Identity"),
@@ -35,6 +36,6 @@ RULES = {
     # nn.PReLU holds alpha flat, (C,), where Keras holds (1, 1, C) for images.
     "prelu": TorchRule(
         lower_prelu,
-        {"alpha": TorchSlot("weight", lambda a: a.reshape(-1), lambda a, shape: a.reshape(shape))},
+        {"alpha": WeightSlot("weight", lambda a: a.reshape(-1), lambda a, shape: a.reshape(shape))},
     ),
 }

@@ -1,5 +1,5 @@
-"""Convolutions in torch: TensorFlow's 'same' padding made explicit where it is asymmetric,
-and a fused activation, as Keras's layers have."""
+"""Convolutions in torch: TensorFlow's 'same' padding as a `pad` where torch's symmetric
+padding cannot say it, and a fused activation, as Keras's layers have."""
 
 from __future__ import annotations
 

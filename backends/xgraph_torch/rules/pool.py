@@ -1,5 +1,6 @@
-"""Pooling in torch: asymmetric 'same' padding explicit, -inf for max pooling, and average
-pooling that leaves padding out of the count, as TensorFlow does."""
+"""Pooling in torch: TensorFlow's 'same' padding as a `pad` where torch's symmetric padding
+cannot say it, -inf for max pooling, and average pooling that leaves padding out of the
+count, as TensorFlow does."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from xgraph.ops.pool import GlobalPoolAttrs, Pool2dAttrs
 from xgraph_torch.rules.base import LAYERS, TorchRule, padding
 
 
-def _pool(analysed: AnalysedGraph, node: Node) -> dict[str, tuple[int, ...]]:
+def _pool(analysed: AnalysedGraph, node: Node) -> dict[str, object]:
     a = attrs_of(node, Pool2dAttrs)
     return {
         "kernel_size": a.pool_size,
@@ -25,8 +26,11 @@ def lower_max_pool2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
 
 
 def lower_avg_pool2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    """torch's symmetric `padding` would count in the averages: every padding is a `pad`."""
     kwargs = _pool(analysed, node)
-    top, left = kwargs.pop("padding")
+    padded = kwargs.pop("padding")
+    assert isinstance(padded, tuple)  # padding() gives (top, left) amounts
+    top, left = padded
     if "pad" not in kwargs and (top or left):
         kwargs["pad"] = (left, left, top, top)
     return LayerCall(LAYERS, "AvgPool2d", kwargs)

@@ -1,0 +1,207 @@
+"""The program for an analysed graph: units (a node, or a whole block instance), block
+definitions for instances that share a structure, loops over runs of them, variables.
+Everything comes from the analysed graph: no spec file is read, nothing is compiled again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from xgraph import __version__
+from xgraph.backend.lowering import LayerCall
+from xgraph.codegen.blocks import Instance, define, instance
+from xgraph.codegen.model import (
+    BlockCall,
+    BlockDef,
+    Comment,
+    LayerStep,
+    Loop,
+    Printer,
+    Program,
+    Statement,
+)
+from xgraph.codegen.names import class_name, clear_of, comment_lines, identifier
+from xgraph.codegen.params import Position, value_params
+from xgraph.codegen.source import Code, python_literal
+from xgraph.codegen.variables import Slot, allocate
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.ir.graph import Node
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def _units(analysed: AnalysedGraph) -> list[tuple[str, list[Node]]]:
+    """The nodes in topological order as units: a node (""), or a whole top-level block
+    instance whose nodes come one after another."""
+    graph = analysed.graph
+    position = {node.name: i for i, node in enumerate(graph.nodes)}
+    members: dict[str, list[Node]] = {}
+    for node in graph.nodes:
+        if node.op != "input" and node.block:
+            members.setdefault(node.block[0], []).append(node)
+    units: list[tuple[str, list[Node]]] = []
+    emitted: set[str] = set()
+    for node in graph.nodes:
+        if node.op == "input":
+            continue
+        if node.block:
+            nodes = members[node.block[0]]
+            span = [position[n.name] for n in nodes]
+            if span == list(range(span[0], span[0] + len(span))):
+                if node.block[0] not in emitted:
+                    emitted.add(node.block[0])
+                    units.append((node.block[0], nodes))
+                continue
+        units.append(("", [node]))
+    return units
+
+
+def _definitions(
+    analysed: AnalysedGraph, printer: Printer, units: list[tuple[str, list[Node]]], taken: set[str]
+) -> tuple[list[BlockDef], dict[str, tuple[BlockDef, dict[str, Any], Instance]]]:
+    """A definition for each structure of a block that two instances or more share."""
+    groups: dict[tuple[str, tuple[Any, ...]], list[Instance]] = {}
+    for name, nodes in units:
+        if name and (found := instance(analysed, printer, name, nodes)) is not None:
+            groups.setdefault((found.block, found.skeleton), []).append(found)
+    definitions = []
+    call_of = {}
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        definition, args = define(group, taken, printer)
+        definitions.append(definition)
+        for inst, arguments in zip(group, args, strict=True):
+            call_of[inst.name] = (definition, arguments, inst)
+    return definitions, call_of
+
+
+def _step(
+    analysed: AnalysedGraph, printer: Printer, node: Node, unit: str, values: dict[Position, str]
+) -> LayerStep:
+    """A node outside block definitions, value-only spec parameters as parameters."""
+    local = node.name[len(unit) + 1 :] if unit and node.name.startswith(f"{unit}_") else node.name
+    calls = tuple(
+        LayerCall(
+            call.module,
+            call.cls,
+            {
+                key: Code(values[(node.name, index, key)])
+                if (node.name, index, key) in values
+                else value
+                for key, value in call.kwargs.items()
+            },
+        )
+        for index, call in enumerate(printer.lower(analysed, node))
+    )
+    ranks = tuple(len(s) for s in analysed.input_shape_of(node))
+    return LayerStep(node, node.name, local, calls, ranks)
+
+
+def build_program(
+    analysed: AnalysedGraph, printer: Printer, source: str, line_length: int
+) -> Program:
+    """The program `printer` renders for `analysed`; `source` names where it came from."""
+    graph = analysed.graph
+    values, params = value_params(analysed, printer)
+    units = _units(analysed)
+    taken = {
+        "forward",
+        identifier(graph.name, "model"),
+        *printer.RESERVED,
+        *printer.TAKEN,
+        *(node.name for node in graph.nodes),
+        *(param.name for param in params),
+    }
+    definitions, call_of = _definitions(analysed, printer, units, taken)
+    slots: list[Slot | Comment] = []
+    for name, nodes in units:
+        if name in call_of:
+            definition, arguments, inst = call_of[name]
+            names = tuple(node.name for node in nodes)
+            call = BlockCall(definition, name, arguments, names)
+            slots.append(Slot(call, (inst.input,), nodes[-1].name, nodes[-1].name))
+            continue
+        if name:
+            slots.append(Comment(name))
+        for node in nodes:
+            step = _step(analysed, printer, node, name, values)
+            slots.append(Slot(step, node.inputs, node.name, step.local))
+    inputs = [
+        LayerStep(graph[name], name, name, tuple(printer.lower(analysed, graph[name])), ())
+        for name in graph.inputs
+    ]
+    names_in_use = {*printer.RESERVED, *(d.name for d in definitions)}
+    scope = {
+        name: (
+            printer.INPUT_VAR
+            if len(inputs) == 1
+            else clear_of(identifier(name, "input"), names_in_use)
+        )
+        for name in graph.inputs
+    }
+    inputs = [dataclasses.replace(s, output=scope[s.node.name]) for s in inputs]
+    keep = [*graph.outputs, *(graph.inputs if printer.KEEP_INPUTS else ())]
+    body, var_of = allocate(slots, scope, keep, names_in_use, "shortcut")
+    return Program(
+        spec_name=graph.name,
+        class_name=class_name(graph.name),
+        function_name=clear_of(identifier(graph.name, "model"), names_in_use),
+        description=graph.description,
+        header=tuple(_header(source, analysed, line_length)),
+        inputs=tuple(inputs),
+        body=tuple(_loops(body)),
+        outputs=tuple(var_of[name] for name in graph.outputs),
+        blocks=tuple(definitions),
+        analysed=analysed,
+        params=params,
+        line_length=line_length,
+    )
+
+
+def _header(source: str, analysed: AnalysedGraph, line_length: int) -> list[str]:
+    """Comment lines (without '# ') saying where the code came from."""
+    params = ", ".join(f"{k}={python_literal(v)}" for k, v in analysed.params.items())
+    text = (
+        f"Generated by xgraph {__version__} from {source} (spec '{analysed.name}'), "
+        f"parameters: {params or 'none'}."
+    )
+    return comment_lines(text, line_length - 2)
+
+
+def _loops(body: Sequence[Statement]) -> list[Statement]:
+    """Runs of calls to one definition, on instances `<prefix><i>` with consecutive i and
+    otherwise equal arguments, each from and to the same variable, as one `for` loop."""
+    result: list[Statement] = []
+    index = 0
+    while index < len(body):
+        item = body[index]
+        run = [item]
+        if isinstance(item, BlockCall) and (m := _NUMBERED.match(str(item.instance))):
+            prefix, start = m.group(1), int(m.group(2))
+            while index + len(run) < len(body):
+                nxt = body[index + len(run)]
+                if not (
+                    isinstance(nxt, BlockCall)
+                    and nxt.block is item.block
+                    and nxt.instance == f"{prefix}{start + len(run)}"
+                    and nxt.inputs == item.inputs == (item.output,) == (nxt.output,)
+                    and python_literal(dict(nxt.args)) == python_literal(dict(item.args))
+                ):
+                    break
+                run.append(nxt)
+            if len(run) >= 2 and "{" not in prefix and "}" not in prefix:
+                text = python_literal(prefix)[1:-1]
+                nodes = tuple(n for call in run if isinstance(call, BlockCall) for n in call.nodes)
+                call = BlockCall(
+                    item.block, Code(f'f"{text}{{i}}"'), item.args, nodes, item.inputs, item.output
+                )
+                result.append(Loop("i", start, start + len(run), (call,)))
+                index += len(run)
+                continue
+        result.append(item)
+        index += 1
+    return result
