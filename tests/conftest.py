@@ -141,6 +141,12 @@ FRAMEWORK_TESTS: dict[str, tuple[str, ...]] = {
         "test_xception_module_is_short_stable_and_ruff_clean",
     ),
     "test_codegen_api.py": EVERY_TEST,
+    "test_codegen_init.py": (
+        "test_generated_kernels_have_the_spec_initialisers_variance",
+        "test_generated_biases_are_zero_and_batch_norms_the_identity",
+        "test_the_generated_module_says_how_it_initialises",
+        "test_generated_keras_kernels_have_the_spec_initialisers_variance",
+    ),
     "test_codegen_sizes.py": EVERY_TEST,
     "test_docs.py": ("test_documented_example",),  # examples run build, parity, codegen
     "test_fold_batch_norm.py": (
@@ -152,6 +158,7 @@ FRAMEWORK_TESTS: dict[str, tuple[str, ...]] = {
     "test_keras_app_formats.py": EVERY_TEST,
     "test_keras_reference.py": EVERY_TEST,
     "test_keras_weight_files.py": EVERY_TEST,
+    "test_multipliers.py": ("test_half_width_xception_agrees_in_every_backend",),
     "test_onnx.py": EVERY_TEST,
     "test_op_plugins.py": (
         "test_an_op_a_backend_cannot_lower_is_a_located_error",
@@ -183,7 +190,13 @@ FRAMEWORK_TESTS: dict[str, tuple[str, ...]] = {
 # Tests that train (a trainer's steps, `xgraph train`, training parity): `training` and
 # `framework` both.
 TRAINING_TESTS: dict[str, tuple[str, ...]] = {
+    "test_first_day.py": EVERY_TEST,
     "test_isa_caps.py": ("test_key_cases_pass_under_the_cap",),
+    "test_predict.py": (
+        "test_a_run_records_its_classes_and_preprocessing_everywhere",
+        "test_predict_gives_the_same_classes_from_every_format",
+        "test_predict_prints_the_top_classes_as_text",
+    ),
     "test_train_cli.py": EVERY_TEST,
     "test_train_launch.py": (
         "test_runs_with_short_and_empty_shares_end_cleanly",

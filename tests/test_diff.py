@@ -10,6 +10,7 @@ import pytest
 from xgraph.api import load
 from xgraph.cli import main
 from xgraph.reports.diff import diff_dict, diff_graphs, diff_text
+from xgraph.reports.matching import braced
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 XCEPTION = str(SPECS / "xception.yaml")
@@ -37,7 +38,8 @@ def test_intermediate_relu_reads_as_bn_and_relu_between_the_steps(intermediate_r
     fields = {name: (old, new) for name, old, new in first.changes}
     assert fields["op"] == ("separable_conv2d", "conv2d")
     assert fields["kernel_size"] == ((3, 3), (1, 1))
-    assert fields["inputs"] == (["block1_conv2_act"], ["block2_sepconv1_depthwise_act"])
+    # fed through the added depthwise step, not rewired: its input stands for the same node
+    assert "inputs" not in fields
     assert "output_shape" not in fields  # the same shape, as the seed's reading keeps it
     before, after = result.totals["non_trainable_params"]
     assert (
@@ -72,24 +74,51 @@ def test_a_spec_against_itself_is_the_same() -> None:
     assert "(0)" in diff_text(result)
 
 
-def test_a_parameter_change_shows_the_removed_nodes_and_changed_shapes() -> None:
+def test_a_shorter_middle_flow_compares_exit_flow_with_exit_flow() -> None:
     a = load(XCEPTION)
     b = load(XCEPTION, ["middle_flow_blocks=7", "input_shape=[224,224,3]"])
     result = diff_graphs(a, b)
-    # the exit flow is block12 now: block12's middle-flow nodes and block13 are gone
-    assert {n.name for n in result.removed} >= {"block12_sepconv3", "block13_add"}
-    changed = {c.name: {f: (o, n) for f, o, n in c.changes} for c in result.changed}
-    assert changed["block12_add"]["inputs"] == (
-        ["block12_sepconv3_bn", "block11_add"],
-        ["block12_pool", "block12_residual_bn"],
+    # the last middle-flow block is gone; the exit flow, block13 before, is block12 now
+    removed = {n.name for n in result.removed}
+    assert removed == {n.name for n in a.graph.nodes if n.block == ("block12",)}
+    assert result.renamed == [("block13", "block12", "downsampling_block")]
+    changed = {c.name: c for c in result.changed}
+    exit_conv = {f: (o, n) for f, o, n in changed["block12_sepconv2"].changes}
+    assert changed["block12_sepconv2"].before_name == "block13_sepconv2"
+    assert "filters" not in exit_conv  # 1024 in both: an exit-flow conv against its like
+    assert exit_conv["output_shape"] == ((19, 19, 1024), (14, 14, 1024))
+    # fed by the block before the removed one, as before: not rewired
+    assert "inputs" not in {f for f, _, _ in changed["block12_residual"].changes}
+    assert {f: (o, n) for f, o, n in changed["block1_conv1"].changes}["output_shape"] == (
+        (149, 149, 32),
+        (111, 111, 32),
     )
-    assert changed["block1_conv1"]["output_shape"] == ((149, 149, 32), (111, 111, 32))
+    assert result.params == [
+        ("input_shape", [299, 299, 3], [224, 224, 3]),
+        ("middle_flow_blocks", 8, 7),
+    ]
+
+
+def test_whole_instances_show_as_one_row_and_alike_changes_as_one_line() -> None:
+    text = diff_text(diff_graphs(load(XCEPTION), load(XCEPTION, ["middle_flow_blocks=4"])))
+    assert "renamed: block13 -> block9 (downsampling_block)" in text
+    assert "  block{9..12} (4 x middle_block: 40 nodes)" in text
+    text = diff_text(diff_graphs(load(XCEPTION), load(INTERMEDIATE)))
+    assert "  block{5..12}_sepconv{1..3}:" in text.splitlines()
+
+
+def test_braced_names() -> None:
+    assert braced(["block5", "block6", "block7"]) == "block{5..7}"
+    assert braced(["b1", "b3"]) == "b{1,3}"
+    assert braced(["_residual", "_sepconv1"]) == "_{residual,sepconv1}"
+    assert braced(["a", "ab"]) == "{a,ab}"
+    assert braced(["only"]) == "only"
 
 
 def test_cli_diff_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert (
         main(["diff", str(SPECS / "xception41.yaml"), str(SPECS / "xception65.yaml"), "--json"])
-        == 0
+        == 1
     )
     document = json.loads(capsys.readouterr().out)
     assert (document["before"], document["after"], document["same"]) == (
@@ -105,14 +134,10 @@ def test_cli_diff_json(capsys: pytest.CaptureFixture[str]) -> None:
     added = {node["name"] for node in document["added"]}
     assert {"middle9_add", "middle16_add"} <= added
     assert document["removed"] == []
-    # exit1 now follows middle16: its two first nodes are rewired, nothing else changes
-    assert [change["name"] for change in document["changed"]] == [
-        "exit1_act1",
-        "exit1_shortcut_conv",
-    ]
-    assert document["changed"][0]["changes"] == [
-        {"field": "inputs", "before": ["middle8_add"], "after": ["middle16_add"]}
-    ]
+    # exit1 now follows middle16, fed around the added modules: nothing else changes
+    assert document["changed"] == []
+    assert document["params"] == [{"name": "middle_flow_blocks", "before": 8, "after": 16}]
+    assert document["renamed"] == []
 
 
 def test_cli_diff_applies_set_to_both(capsys: pytest.CaptureFixture[str]) -> None:
@@ -149,3 +174,84 @@ outputs: [a, b]
     assert diff_dict(result)["interface"] == [
         {"field": "outputs", "before": ["a", "b"], "after": ["b", "a"]}
     ]
+
+
+def test_exit_status_is_0_when_the_same_1_when_different_as_diff_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["diff", XCEPTION, XCEPTION]) == 0
+    assert main(["diff", XCEPTION, XCEPTION, "--set", "classes=10"]) == 0
+    assert main(["diff", XCEPTION, INTERMEDIATE]) == 1
+    assert main(["diff", XCEPTION, XCEPTION, "--json"]) == 0
+    assert main(["diff", XCEPTION, str(SPECS / "nothere.yaml")]) == 2
+
+
+def _variant(tmp_path: Path) -> str:
+    """The issue's variant: 10 classes at 128x128, half the width, 4 middle blocks."""
+    width = "  width: {default: 0.5}\n" if "width" in load(XCEPTION).params else ""
+    halved = (
+        ""
+        if width
+        else """override:
+  block1_conv1: {filters: 16}
+  block1_conv2: {filters: 32}
+  block2: {args: {filters: 64}}
+  block3: {args: {filters: 128}}
+  block4: {args: {filters: 368}}
+  "block${i + 5}": {args: {filters: 368}}
+  "block${middle_flow_blocks + 5}": {args: {filters: 368, exit_filters: 512}}
+  block14_sepconv1: {filters: 768}
+  block14_sepconv2: {filters: 1024}
+"""
+    )
+    path = tmp_path / "variant.yaml"
+    path.write_text(
+        f"""xgraph: 1
+extends: {XCEPTION}
+name: xception_half
+params:
+  classes: {{default: 10}}
+  input_shape: {{default: [128, 128, 3]}}
+  middle_flow_blocks: {{default: 4}}
+{width}{halved}"""
+    )
+    return str(path)
+
+
+def test_the_variant_of_the_issue_reads_in_under_40_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["diff", XCEPTION, _variant(tmp_path), "--ignore-shapes"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) < 40, "\n".join(lines)
+    assert "  block{9..12} (4 x middle_block: 40 nodes)" in "\n".join(lines)
+    assert "  block{5..8}_sepconv{1..3}: filters: 728 -> 368" in lines
+    assert "  block9_sepconv1 (was block13_sepconv1): filters: 728 -> 368" in lines
+    assert not any("output_shape" in line or "macs" in line for line in lines)
+
+
+def test_same_params_shows_only_the_edits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    variant = tmp_path / "variant.yaml"
+    variant.write_text(
+        f"""xgraph: 1
+extends: {XCEPTION}
+name: v
+params:
+  classes: {{default: 10}}
+  middle_flow_blocks: {{default: 4}}
+override:
+  block14_sepconv2: {{filters: 1024}}
+"""
+    )
+    assert main(["diff", XCEPTION, str(variant), "--same-params"]) == 1
+    out = capsys.readouterr().out
+    assert "  classes: 1,000 -> 10" in out  # the parameters still say how the specs differ
+    assert "removed: 0 nodes" in out  # but the graph is compared at 8 middle blocks
+    changed = out[out.index("changed:") :].splitlines()
+    assert changed[:2] == ["changed: 5 nodes", "  block14_sepconv2:"]  # and what follows it
+    assert "  predictions:" in changed  # 1000 classes and 2048 filters before, 1024 after
+    assert main(["diff", XCEPTION, str(variant), "--same-params", "--ignore-shapes"]) == 1
+    out = capsys.readouterr().out
+    assert out.endswith("changed: 1 node\n  block14_sepconv2: filters: 2,048 -> 1,024\n")

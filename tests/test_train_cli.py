@@ -275,7 +275,7 @@ def test_two_processes_train_as_one_with_the_same_global_batch(
     assert main(_train(spec, backend, few_digits, one, *extra)) == 0
     done = _run_cli(*_train(spec, backend, few_digits, two, "--nproc", "2", *extra), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"trained {name} ({backend}, 2 processes): 1 epochs" in done.stdout
+    assert f"trained {name} ({backend}, 2 processes): 1 epoch" in done.stdout
     _assert_close(_weights(two, name), _weights(one, name), 1e-5)
     _assert_same_records(two, one)
 

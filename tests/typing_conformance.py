@@ -1,14 +1,17 @@
-"""Checked by mypy (`make test`), never run: each backend, op rule, weight-file format and
-trainer factory is what its declared protocol says. A missing method or a signature that
-drifts from the protocol fails the type check here, naming the class."""
+"""Checked by mypy (`make test`), never run: each backend, op rule, weight-file format,
+trainer factory and code printer (a module) is what its declared protocol says. A missing
+method or a signature that drifts from the protocol fails the type check here, naming it."""
 
 from __future__ import annotations
 
 from xgraph_onnx.backend import OnnxBackend
 from xgraph_onnx.rules import OnnxRule
 
+import xgraph_keras.codegen as keras_printer
+import xgraph_torch.codegen as torch_printer
 from xgraph.backend import Backend
 from xgraph.backend.rules import OpRule
+from xgraph.codegen.model import Printer
 from xgraph.training.trainer import MakeTrainer, Trainer
 from xgraph.weights.formats import CanonicalFiles, WeightFileFormat
 from xgraph_keras.backend import KerasBackend
@@ -41,3 +44,7 @@ def op_rules(torch_rule: TorchRule, keras_rule: KerasRule, onnx_rule: OnnxRule) 
 
 def weight_file_formats() -> list[WeightFileFormat]:
     return [CanonicalFiles(), STATE_DICT_FILES, KERAS_FILES]
+
+
+def printers() -> list[Printer]:
+    return [torch_printer, keras_printer]

@@ -101,6 +101,10 @@ class KerasBackend:
             outputs = [outputs]
         return [np.asarray(o) for o in outputs]
 
+    def load(self, path: Path) -> keras.Model:
+        """A .keras file as `predict` takes it (`xgraph predict`)."""
+        return keras.saving.load_model(path)
+
     def save(self, model: keras.Model, analysed: AnalysedGraph, path: Path) -> None:
         if path.suffix != ".keras":
             raise SpecError(

@@ -9,6 +9,7 @@ build's. Blocks shared by several instances become functions `<block>(x, name, .
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import inspect
 import sys
@@ -41,7 +42,9 @@ from xgraph.codegen import (
 from xgraph.errors import SpecError
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
+from xgraph.ops.initializers import DEFAULT_INITIALIZER
 from xgraph_keras.framework import keras
+from xgraph_keras.rules.base import LAYERS
 
 RESERVED = frozenset({"keras", "layers", "x", "inputs", "name", "i"})
 TAKEN: frozenset[str] = frozenset()
@@ -53,8 +56,29 @@ def check_node_name(node: Node) -> None:
     """Node names are layer names, strings: any identifier will do."""
 
 
+# Where a spec's `initializer:` is not Keras's default, the layers with kernels are given it,
+# so the generated model starts as `xgraph train` does (Keras's fans are xgraph's).
+_INITIALIZER_ARGUMENTS = {
+    "Conv2D": ("kernel_initializer",),
+    "Dense": ("kernel_initializer",),
+    "DepthwiseConv2D": ("depthwise_initializer",),
+    "SeparableConv2D": ("depthwise_initializer", "pointwise_initializer"),
+}
+
+
 def lower(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return op_rules("keras")[node.op].lower(analysed, node)
+    calls = op_rules("keras")[node.op].lower(analysed, node)
+    scheme = analysed.graph.initializer
+    if scheme == DEFAULT_INITIALIZER:
+        return calls
+    return [_initialised(call, scheme) for call in calls]
+
+
+def _initialised(call: LayerCall, scheme: str) -> LayerCall:
+    names = _INITIALIZER_ARGUMENTS.get(call.cls, ()) if call.module == LAYERS else ()
+    if not names:
+        return call
+    return dataclasses.replace(call, kwargs={**call.kwargs, **dict.fromkeys(names, scheme)})
 
 
 def structural(call: LayerCall) -> frozenset[str]:

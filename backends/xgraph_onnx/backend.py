@@ -210,6 +210,14 @@ class OnnxBackend:
             outputs = [np.moveaxis(o, 1, -1) if o.ndim > 2 else o for o in outputs]
         return [np.asarray(o) for o in outputs]
 
+    def load(self, path: Path) -> OnnxModel:
+        """An .onnx file as `predict` takes it (`xgraph predict`), in the layout its
+        metadata names (NCHW when it names none)."""
+        proto = onnx.load(str(path))
+        props = {prop.key: prop.value for prop in proto.metadata_props}
+        ranks = [len(value.type.tensor_type.shape.dim) - 1 for value in proto.graph.input]
+        return OnnxModel(proto, props.get("xgraph_layout", "nchw"), ranks)
+
     def save(self, model: OnnxModel, analysed: AnalysedGraph, path: Path) -> None:
         if path.suffix != ".onnx":
             raise SpecError(f"the onnx backend writes ONNX files: name it '{path.stem}.onnx'")

@@ -136,6 +136,10 @@ class TorchBackend:
         contiguous = _laid_out(copy.deepcopy(model), torch.contiguous_format).eval()
         return torch.export.export(contiguous, example, dynamic_shapes=dynamic)
 
+    def load(self, path: Path) -> nn.Module:
+        """A .pt2 exported program as `predict` takes it (`xgraph predict`)."""
+        return torch.export.load(str(path)).module()
+
     def save(self, model: GraphModule, analysed: AnalysedGraph, path: Path) -> None:
         if path.suffix != ".pt2":
             raise SpecError(

@@ -41,6 +41,7 @@ from xgraph.codegen import (
 )
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
+from xgraph_torch.codegen_init import INIT_FUNCTION, init_call, init_source
 from xgraph_torch.codegen_layers import FUNCTIONAL, NO_MODULE, LayerPrinter
 from xgraph_torch.codegen_print import StatementPrinter
 from xgraph_torch.layer_source import layer_names, layer_source
@@ -167,10 +168,12 @@ def _block(printer: StatementPrinter, block: BlockDef) -> dict[str, object]:
 
 
 def _helpers(layers: LayerPrinter, width: int) -> list[str]:
-    """The layers.py definitions and plugin classes the code uses, each fenced off from
-    the formatter where ruff at `width` would change it."""
+    """The layers.py definitions and plugin classes the code uses, and the spec's
+    initialisation (codegen_init), each fenced off from the formatter where ruff at
+    `width` would change it."""
     sources = layer_source(layers.layers).split("\n\n\n") if layers.layers else []
     sources += layers.plugins.values()
+    sources.append(init_source())
     return [verbatim(source.strip("\n"), width, LAYERS_LINE_LENGTH) for source in sources]
 
 
@@ -182,7 +185,13 @@ def render(made: Program) -> str:
     forward = printer.forward_lines(made.body, 8)
     helpers = _helpers(printer.layers, width)
     # The model's class must not hide a class or module the generated code uses.
-    used = {*printer.classes.values(), *printer.layers.plugins, *layer_names(), *_IMPORTS}
+    used = {
+        *printer.classes.values(),
+        *printer.layers.plugins,
+        *layer_names(),
+        *_IMPORTS,
+        INIT_FUNCTION,
+    }
     inputs = [step.output for step in made.inputs]
     returns = "torch.Tensor" if len(made.outputs) == 1 else "tuple[torch.Tensor, ...]"
     defaults = [f"{p.name}: {p.annotation} = {python_literal(p.default)}" for p in made.params]
@@ -196,6 +205,7 @@ def render(made: Program) -> str:
         spec_name=docstring_text(made.spec_name),
         init_head=printer.call(4, "def __init__", ["self", *defaults], " -> None:"),
         init=init,
+        init_call=init_call(made.analysed.graph.initializer),
         forward_head=printer.call(
             4, "def forward", ["self", *(f"{x}: torch.Tensor" for x in inputs)], f" -> {returns}:"
         ),

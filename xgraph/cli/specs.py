@@ -120,30 +120,62 @@ def add_diff(commands: argparse._SubParsersAction) -> None:
         "diff",
         "show what differs between two specs after expansion",
         """
-        Compares two specs node by node, matching nodes by name: the nodes added, removed
-        and changed (op, attributes, inputs, output shape, parameters, MACs), and the
-        totals of each with their difference. Made for a variant and the spec it extends.
-        --set applies to both specs.
+        Compares two specs after expansion: the parameters whose values differ, the nodes
+        added, removed and changed (op, attributes, inputs, output shape, parameters, MACs),
+        and the totals of each with their difference. Nodes are matched within their block
+        instances, aligned in order (so a variant with fewer repeated blocks compares its
+        exit flow with the base's exit flow, whatever their numbers). Made for a variant and
+        the spec it extends. --set applies to both specs. Exit status, as diff(1): 0 when
+        the specs are the same, 1 when they differ, 2 on errors.
         """,
         """
         xgraph diff specs/xception.yaml specs/xception_intermediate_relu.yaml
+        xgraph diff specs/xception.yaml my_variant.yaml --ignore-shapes
+        xgraph diff specs/xception.yaml my_variant.yaml --same-params
         xgraph diff specs/xception41.yaml specs/xception65.yaml --json
         """,
     )
     diff.add_argument("before", metavar="A", help="the first spec (the base)")
     diff.add_argument("after", metavar="B", help="the second spec (the variant)")
+    diff.add_argument(
+        "--ignore-shapes",
+        action="store_true",
+        help="leave out changes of output shape, parameters and MACs of nodes otherwise the "
+        "same (what a new input size or width causes); the totals still show them",
+    )
+    diff.add_argument(
+        "--same-params",
+        action="store_true",
+        help="compare B at A's parameter values (those both declare), so that only its "
+        "edits show; the parameters that differ are still listed",
+    )
     diff.add_argument("--json", action="store_true", help="print a JSON document instead")
     add_set(diff)
     diff.set_defaults(handler=cmd_diff)
 
 
+def _as_set(name: str, value: object) -> str:
+    """`NAME=VALUE` as --set reads it (VALUE is YAML, and JSON is YAML)."""
+    plain = list(value) if isinstance(value, tuple) else value
+    return f"{name}={json.dumps(plain)}"
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from xgraph.api import load
-    from xgraph.reports.diff import diff_dict, diff_graphs, diff_text
+    from xgraph.reports.diff import diff_dict, diff_graphs, diff_params, diff_text
 
-    result = diff_graphs(load(args.before, args.overrides), load(args.after, args.overrides))
+    before = load(args.before, args.overrides)
+    after = load(args.after, args.overrides)
+    params = diff_params(before, after)
+    if args.same_params:
+        held = [
+            _as_set(name, value) for name, value in before.params.items() if name in after.params
+        ]
+        after = load(args.after, [*held, *args.overrides])
+    result = diff_graphs(before, after, ignore_shapes=args.ignore_shapes)
+    result.params = params
     print(json.dumps(diff_dict(result), indent=2) if args.json else diff_text(result))
-    return 0
+    return 0 if result.same else 1
 
 
 def add_table(commands: argparse._SubParsersAction) -> None:

@@ -7,9 +7,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xgraph.cli.common import SPEC_HELP, add_command, add_set
 from xgraph.errors import SpecError
+
+if TYPE_CHECKING:
+    from xgraph.ir.analysis import AnalysedGraph
 
 
 def _positive(text: str) -> int:
@@ -53,7 +57,9 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         --resume continues from it to the same result. --nproc N trains data-parallel in N
         local processes (torch DistributedDataParallel with gloo, or tf.distribute's
         MultiWorkerMirroredStrategy); under torchrun or with TF_CONFIG set, each process is
-        one replica.
+        one replica. Before the first step it warns when the run is too short for
+        BatchNorm's moving statistics to forget their initial values (then validation and
+        the exported model score as if untrained), and names the fix.
         """,
         """
         xgraph train specs/xception.yaml --backend torch --data digits/ --set classes=10
@@ -124,6 +130,25 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(handler=cmd_train)
 
 
+def _settle_warning(analysed: AnalysedGraph, data: Path) -> str | None:
+    """The BatchNorm warning for the steps the run plans: epochs x whole batches of the
+    training share of `data` (split as the loop splits it)."""
+    from xgraph.training.data import DataError, scan_image_folder, split
+    from xgraph.training.recipe import recipe_of
+    from xgraph.training.settle import settle_warning
+
+    recipe = recipe_of(analysed)
+    try:
+        folder = scan_image_folder(data)
+    except DataError:  # the loop reports it, after the checks that come first
+        return None
+    train_indices, _ = split(folder, recipe.validation_split, recipe.seed)
+    steps_per_epoch = len(train_indices) // recipe.batch_size
+    if steps_per_epoch == 0:  # the loop says why
+        return None
+    return settle_warning(analysed, recipe.epochs * steps_per_epoch, steps_per_epoch)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from xgraph.training.launch import is_launched_replica, run_local
     from xgraph.training.trainer import trainer_entries
@@ -171,6 +196,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         weights=Path(args.weights) if args.weights else None,
     )
     replicas = from_environment(args.backend)
+    if replicas.is_chief:
+        warning = _settle_warning(analysed, config.data)
+        if warning:
+            print(f"xgraph train: {warning}", file=sys.stderr)
     try:
         result = train(analysed, config, replicas)
     except TeardownError as error:
@@ -191,9 +220,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         shown = f", validation accuracy {accuracy:.4f}" if accuracy is not None else ""
         print(
             f"trained {analysed.name} ({args.backend}, {replicas.world_size} process"
-            f"{'es' if replicas.world_size > 1 else ''}): {len(result.records)} epochs{shown}"
+            f"{'es' if replicas.world_size > 1 else ''}): {len(result.records)} "
+            f"epoch{'' if len(result.records) == 1 else 's'}{shown}"
         )
-        print(f"wrote {result.model_path} and {result.weights_path}")
+        written = [result.model_path, result.weights_path, result.onnx_path]
+        print(f"wrote {', '.join(str(path) for path in written if path is not None)}")
         print(f"  checkpoint: {result.checkpoint}")
         print(f"  metrics: {config.out / 'metrics.jsonl'}")
     return 0

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from xgraph.errors import as_yaml
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ops.base import format_shape
 
 
+def _defaults(analysed: AnalysedGraph) -> dict[str, dict[str, Any]]:
+    """The spec's `defaults:` (per op, attribute values), resolved; empty when it has none."""
+    return dict(analysed.sections.get("defaults") or {})
+
+
 def summary_dict(analysed: AnalysedGraph) -> dict[str, Any]:
-    return {
+    defaults = _defaults(analysed)
+    return ({"defaults": defaults} if defaults else {}) | {
         "name": analysed.name,
         "params": analysed.params,
         "inputs": list(analysed.graph.inputs),
@@ -65,7 +72,11 @@ def summary_table(analysed: AnalysedGraph) -> str:
         ).rstrip()
 
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
-    out = [f'Model: "{analysed.name}"', rule, line(header), rule.replace("-", "=")]
+    out = [f'Model: "{analysed.name}"']
+    for op, values in _defaults(analysed).items():
+        shown = ", ".join(f"{attr}={as_yaml(value)}" for attr, value in values.items())
+        out.append(f"Defaults for {op}: {shown}")
+    out += [rule, line(header), rule.replace("-", "=")]
     out += [line(row) for row in rows]
     out += [
         rule,

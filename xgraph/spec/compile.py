@@ -12,7 +12,9 @@ from xgraph.errors import SpecError, did_you_mean
 from xgraph.ir.analysis import AnalysedGraph, analyse
 from xgraph.ir.graph import Graph, Node
 from xgraph.ops import REGISTRY
+from xgraph.spec.defaults import default_notes
 from xgraph.spec.diagnostics import spec_error_from_validation
+from xgraph.spec.edits import with_edit_notes
 from xgraph.spec.expand import Expansion, RawNode, expand
 from xgraph.spec.model import SPEC_VERSION, Spec
 from xgraph.spec.params import Override
@@ -97,11 +99,12 @@ def checked_node(
         if message.startswith("unknown attribute"):
             message = f"{message} for op '{raw.op}'"
         kind = "input" if raw.op == "input" else "node"
+        fields = tuple(str(e["loc"][0]) for e in exc.errors() if e["loc"])
         raise SpecError(
             f"{kind} '{raw.name}': {message}",
             error.location or raw.location,
             hint=error.hint,
-            notes=_trace(raw),
+            notes=[*default_notes(raw.defaulted, fields), *_trace(raw)],
         ) from None
     return Node(
         name=raw.name,
@@ -191,4 +194,12 @@ def compile_source(
     graph = Graph(
         expansion.name, nodes, inputs, outputs, expansion.initializer, expansion.description
     )
-    return analyse(graph, expansion.params, budgets, compiled)
+    if expansion.defaults:  # shown by `xgraph summary`
+        compiled["defaults"] = {
+            op: {attr: d.value for attr, d in values.items()}
+            for op, values in expansion.defaults.items()
+        }
+    try:
+        return analyse(graph, expansion.params, budgets, compiled)
+    except SpecError as exc:
+        raise with_edit_notes(exc, expansion, source, graph_overrides) from None

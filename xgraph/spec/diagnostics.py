@@ -120,7 +120,18 @@ def spec_error_from_validation(
 
     `data` is what was validated, found in the source at `base`.
     """
-    errors = exc.errors(include_url=False)
+    return spec_error_from_errors(exc.errors(include_url=False), where, model, data, base, what)
+
+
+def spec_error_from_errors(
+    errors: list[ErrorDetails],
+    where: SourceMap,
+    model: Any,
+    data: Any,
+    base: PathKey = (),
+    what: str = "key",
+) -> SpecError:
+    """As `spec_error_from_validation`, from a validation's errors (some left out)."""
     first = _primary(errors)
     loc = _error_path(first, data)
     # For a union, report the branch that matches the kind of value written.

@@ -1,7 +1,6 @@
 """Expansion: parameters, blocks, repetitions and conditions resolved into a flat node list.
 
-The result still holds raw attribute values; `xgraph.spec.compile` checks them against each
-op's attribute model and builds the graph IR.
+Attribute values stay raw (`defaults:` applied): `xgraph.spec.compile` checks them per op.
 
 Expansion is where a few lines of spec can cause the most work (a block repeated within a
 repeated block), so it counts its steps against the `expansion_steps` budget: every item
@@ -11,10 +10,12 @@ visited, switched off by `when` or not, every repetition, and every expression o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, NamedTuple
 
 from xgraph.budgets import Budgets, active_budgets
 from xgraph.errors import Location, SpecError, as_yaml, did_you_mean
+from xgraph.spec.defaults import resolve_defaults
 from xgraph.spec.expansion import (
     Expansion,
     NodePlan,
@@ -22,6 +23,7 @@ from xgraph.spec.expansion import (
     check_overrides,
     has_expressions,
     keep_direct_only,
+    with_defaults,
 )
 from xgraph.spec.expressions import Evaluator, ExpressionError, direct_name, has_expression
 from xgraph.spec.model import NodeItem, Spec, UseItem
@@ -57,6 +59,7 @@ class _Expander:
         self.auto_names: dict[str, int] = {}
         self._plans: dict[PathKey, NodePlan] = {}
         self._item_paths: dict[PathKey, list[PathKey]] = {}
+        self.defaults = resolve_defaults(spec.defaults, where, partial(self.resolve, scope=params))
 
     def charge(self, steps: int, path: PathKey) -> None:
         try:
@@ -179,8 +182,8 @@ class _Expander:
                 "inputs are declared under the top-level 'inputs' key, not as nodes",
                 self.where.value((*path, "op")),
             )
-        extra = item.model_extra or {}
-        locations = {key: self.where.value((*path, key)) for key in extra}
+        extra, defaulted = with_defaults(item.model_extra or {}, self.defaults.get(item.op, {}))
+        locations = {key: self.where.value((*path, key)) for key in extra} | defaulted
         if item.inputs is not None:
             locations["inputs"] = self.where.value((*path, "inputs"))
         found = self._plans[path] = NodePlan(
@@ -189,6 +192,7 @@ class _Expander:
             varying=[(key, value) for key, value in extra.items() if has_expressions(value)],
             attr_locations=locations,
             direct={key: name for key, value in extra.items() if (name := direct_name(value))},
+            defaulted=defaulted,
         )
         return found
 
@@ -239,6 +243,7 @@ class _Expander:
                 {k: n for k, n in plan.direct.items() if n in self.params}
                 if plan.direct and not context.block
                 else {},
+                plan.defaulted,
             )
         )
         return name
@@ -390,6 +395,6 @@ def expand(
         }
     keep_direct_only(spec, expander.nodes)
     description = " ".join((spec.description or "").split())
-    return Expansion(
-        spec.name, params, expander.nodes, outputs, spec.initializer, training, description
-    )
+    expansion = Expansion(spec.name, params, expander.nodes, outputs, spec.initializer, training)
+    expansion.description, expansion.defaults = description, expander.defaults
+    return expansion

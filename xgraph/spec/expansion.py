@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from xgraph.errors import Location, SpecError
+from xgraph.spec.defaults import Default
 from xgraph.spec.expressions import direct_name, names_in
 from xgraph.spec.model import NodeItem, Spec
 from xgraph.spec.params import Argument, Override
@@ -32,6 +33,7 @@ class RawNode:
     path: PathKey = ()  # where the node was written, to locate errors inside its attributes
     block_uses: tuple[str, ...] = ()  # the block each instance of `block` instantiates
     param_refs: Mapping[str, str] = field(default_factory=dict)  # attribute -> spec parameter
+    defaulted: Mapping[str, Location] = field(default_factory=dict)  # attribute -> `defaults:`
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Expansion:
     initializer: str
     training: dict[str, Any] | None = None  # `${...}` resolved; checked by xgraph.training
     description: str = ""
+    defaults: Mapping[str, Mapping[str, Default]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,19 @@ class NodePlan:
     varying: list[tuple[str, Any]]
     attr_locations: dict[str, Location]
     direct: dict[str, str]  # attribute -> the name its value is exactly (`${classes}`)
+    defaulted: dict[str, Location]  # attribute -> where the `defaults:` value was written
+
+
+def with_defaults(
+    attrs: dict[str, Any], defaults: Mapping[str, Default]
+) -> tuple[dict[str, Any], dict[str, Location]]:
+    """A node's attributes with the op's defaults for those it does not set, and where
+    each default taken was written."""
+    taken = {name: d for name, d in defaults.items() if name not in attrs}
+    if not taken:
+        return attrs, {}
+    merged = {**attrs, **{name: d.value for name, d in taken.items()}}
+    return merged, {name: d.location for name, d in taken.items()}
 
 
 def has_expressions(value: Any) -> bool:

@@ -3,7 +3,8 @@
 The expression language (`xgraph.spec.expressions`) parses each distinct expression once,
 here: its depth and size are checked against the budgets, then every tree node becomes a
 closure, so evaluating it again costs no parse. Only names, literals, arithmetic,
-comparisons, `and`/`or`/`not`, `x if c else y`, `int()` and `round()` compile.
+comparisons, `and`/`or`/`not`, `x if c else y`, `int()`, `round()` and `make_divisible()`
+compile.
 """
 
 from __future__ import annotations
@@ -132,10 +133,38 @@ def _whole(function: str, value: Any) -> int | float:
     return value
 
 
-# The only calls allowed: one positional number in, a whole number out.
-_FUNCTIONS: dict[str, Callable[[Any], int]] = {
-    "int": lambda value: int(_whole("int", value)),
-    "round": lambda value: round(_whole("round", value)),
+def make_divisible(v: Any, divisor: Any = 8, min_value: Any = None) -> int:
+    """A channel count rounded as the MobileNets round a width multiplier's product (Keras's
+    mobilenet_v2 `_make_divisible`): the nearest multiple of `divisor`, at least `min_value`
+    (`divisor` if None), and never more than 10% below `v`."""
+    value = _whole("make_divisible", v)
+    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
+        raise ExpressionError(f"make_divisible() needs a divisor of 1 or more, got {divisor!r}")
+    if min_value is None:
+        min_value = divisor
+    elif isinstance(min_value, bool) or not isinstance(min_value, int):
+        raise ExpressionError(f"make_divisible() needs a whole min_value, got {min_value!r}")
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+class _Signature:
+    """A function an expression may call: its parameters, the first `required` of them
+    needed, passed by position or by name."""
+
+    def __init__(
+        self, apply: Callable[..., int], params: tuple[str, ...], required: int, usage: str
+    ) -> None:
+        self.apply, self.params, self.required, self.usage = apply, params, required, usage
+
+
+# The only calls allowed: numbers in, a whole number out.
+_FUNCTIONS: dict[str, _Signature] = {
+    "int": _Signature(lambda x: int(_whole("int", x)), ("x",), 1, "takes exactly one number"),
+    "round": _Signature(lambda x: round(_whole("round", x)), ("x",), 1, "takes exactly one number"),
+    "make_divisible": _Signature(
+        make_divisible, ("v", "divisor", "min_value"), 1, "takes (v, divisor=8, min_value=None)"
+    ),
 }
 
 
@@ -266,20 +295,36 @@ class _Compiler:
     def _call(self, node: ast.Call) -> Function | None:
         if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
             return None
-        name = node.func.id
-        if len(node.args) != 1 or node.keywords or isinstance(node.args[0], ast.Starred):
-            raise ExpressionError(
-                f"'{short(ast.unparse(node))}': {name}() takes exactly one number"
-            )
-        argument, function = self.compile(node.args[0]), _FUNCTIONS[name]
+        name, signature = node.func.id, _FUNCTIONS[node.func.id]
         evaluator, text, shown = self.evaluator, self.text, short(ast.unparse(node))
+        arguments = self._arguments(node, name, signature, shown)
 
         def call(scope: Mapping[str, Any]) -> int:
             if name in scope:  # a parameter named `int` is not a function
                 raise ExpressionError(f"'{shown}' is not allowed in an expression")
-            return evaluator.integer(function(argument(scope)), text)
+            values = {key: argument(scope) for key, argument in arguments.items()}
+            return evaluator.integer(signature.apply(**values), text)
 
         return call
+
+    def _arguments(
+        self, node: ast.Call, name: str, signature: _Signature, shown: str
+    ) -> dict[str, Function]:
+        """The call's arguments by parameter name, each compiled; a wrong call is refused
+        with the function's signature."""
+        params = signature.params
+        given = [(params[i] if i < len(params) else "", a) for i, a in enumerate(node.args)]
+        given += [(keyword.arg or "", keyword.value) for keyword in node.keywords]
+        names = [key for key, _ in given]
+        if (
+            any(isinstance(value, ast.Starred) for _, value in given)
+            or not all(key in params for key in names)
+            or len(set(names)) != len(names)
+            or not set(params[: signature.required]) <= set(names)
+            or (len(params) == 1 and node.keywords)
+        ):
+            raise ExpressionError(f"'{shown}': {name}() {signature.usage}")
+        return {key: self.compile(value) for key, value in given}
 
     def _ifexp(self, node: ast.IfExp) -> Function:
         test, body, orelse = (

@@ -3,9 +3,10 @@
 A value that is exactly one `${expr}` takes the expression's type (`${classes}` is an int); a
 `${expr}` inside other text is formatted into it (`block${i + 5}_sepconv1`). Only names,
 literals, arithmetic, comparisons, `and`/`or`/`not` and `x if c else y` are allowed, so a spec
-can never run code. Two functions round numbers: `int(x)` truncates toward zero (as
-`int(filters * alpha)` in Keras's MobileNet) and `round(x)` rounds to the nearest whole number,
-halves to even (as Python does); both give an int.
+can never run code. Three functions round numbers: `int(x)` truncates toward zero (as
+`int(filters * alpha)` in Keras's MobileNet), `round(x)` rounds to the nearest whole number,
+halves to even (as Python does), and `make_divisible(v, divisor=8, min_value=None)` rounds a
+channel count as MobileNetV2 rounds its width multiplier's; all give an int.
 
 Each distinct expression is parsed once and compiled into nested closures, so a block
 repeated thousands of times costs a dictionary lookup per expression, not a parse. Every

@@ -71,6 +71,10 @@ class Extension(NodeEdits):
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     inputs: Items | None = None
     blocks: dict[str, BlockExtension] = Field(default_factory=dict)
+    defaults: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Merged into the base's, op by op, attribute by attribute.",
+    )
     nodes: Items | None = None
     outputs: Items | None = None
     training: dict[str, Any] | None = None

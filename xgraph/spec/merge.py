@@ -7,6 +7,7 @@ base, an override into the extending file, so later errors need to know nothing 
 - `name`, `description`, `initializer`, `inputs`, `outputs`, `nodes`: replace the base's;
 - `params`: per parameter, new declarations, or keys merged into an inherited one;
 - `training`: merged setting by setting (xgraph.training.section);
+- `defaults`: merged op by op, attribute by attribute;
 - `blocks`: per block, a whole new block (it gives `nodes`), or edits of an inherited one;
 - `override`, `remove`, `replace`, `insert`: edits of the inherited `nodes`, by name
   (also allowed inside an edited block, on the block's nodes).
@@ -18,6 +19,7 @@ import copy
 from typing import Any
 
 from xgraph.errors import Location, SpecError, did_you_mean
+from xgraph.spec.block_names import block_origin
 from xgraph.spec.locations import LocationTree
 from xgraph.spec.source import PathKey, Source
 
@@ -66,6 +68,7 @@ class _Merge:
                 self.set((key,), (key,))
         self.params(("params",), ("params",))
         self.training()
+        self.defaults()
         for name in given.get("blocks") or {}:
             self.block(name)
         self.edit(("nodes",), (), "the inherited 'nodes'")
@@ -84,6 +87,22 @@ class _Merge:
                 self.merge_mapping((*path, name), (*ext_path, name))
             else:
                 self.set((*path, name), (*ext_path, name))
+
+    def defaults(self) -> None:
+        """`defaults` merge op by op, attribute by attribute: a variant changes one value
+        and keeps the others its base sets."""
+        given = self.ext.data.get("defaults")
+        if not isinstance(given, dict) or not given:
+            return
+        if not isinstance(self.data.get("defaults"), dict):
+            self.data["defaults"] = {}
+            self.locations.node(("defaults",)).value = self.ext.where.value(("defaults",))
+        inherited = self.data["defaults"]
+        for op, values in given.items():
+            if isinstance(values, dict) and isinstance(inherited.get(op), dict):
+                self.merge_mapping(("defaults", op), ("defaults", op))
+            else:
+                self.set(("defaults", op), ("defaults", op))
 
     def training(self) -> None:
         """`training` merges setting by setting; the optimizer's or schedule's own settings
@@ -131,7 +150,9 @@ class _Merge:
             return
         items: list[Any] = _get(self.data, list_path)
         where = self.ext.where
-        index = _Index(items, what, list_path, self.locations, self.file)
+        index = _Index(
+            items, what, list_path, self.locations, self.file, self.data.get("blocks") or {}
+        )
 
         for name, patch in edits.get("override", {}).items():
             at = (*ext_base, "override", name)
@@ -252,8 +273,11 @@ class _Index:
         list_path: PathKey,
         locations: LocationTree,
         file: str,
+        blocks: dict[str, Any],
     ) -> None:
         self.what = what
+        self.items = items
+        self.blocks = blocks
         self.list_path = list_path
         self.locations = locations
         self.file = file
@@ -270,7 +294,8 @@ class _Index:
             raise SpecError(
                 f"{action}: no node or block instance named '{name}' in {self.what}",
                 location,
-                hint=did_you_mean(name, self.by_name),
+                hint=block_origin(name, self.items, self.blocks)
+                or did_you_mean(name, self.by_name),
             )
         if len(found) > 1:
             raise SpecError(

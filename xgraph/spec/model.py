@@ -33,14 +33,29 @@ class ParamDecl(Strict):
         None, description="Value when not set; omitted: the parameter is required."
     )
     choices: list[Any] | None = None
-    min: float | None = None
-    max: float | None = None
+    min: float | list[int] | None = Field(
+        None, description="Least value; for a shape, a list: the least size of each dimension."
+    )
+    max: float | list[int] | None = Field(
+        None, description="Greatest value; for a shape, the greatest size of each dimension."
+    )
     doc: str = ""
 
     @model_validator(mode="after")
-    def _bounds_are_numeric(self) -> ParamDecl:
-        if (self.min is not None or self.max is not None) and self.type not in ("int", "float"):
-            raise ValueError(f"'min' and 'max' apply to int and float parameters, not {self.type}")
+    def _bounds_fit_the_type(self) -> ParamDecl:
+        for bound in (self.min, self.max):
+            if bound is None:
+                continue
+            if isinstance(bound, list) and self.type != "shape":
+                raise ValueError("a list as 'min' or 'max' bounds a shape parameter's dimensions")
+            if not isinstance(bound, list) and self.type == "shape":
+                raise ValueError(
+                    "'min' and 'max' of a shape parameter are lists of sizes, such as [71, 71]"
+                )
+            if not isinstance(bound, list) and self.type not in ("int", "float"):
+                raise ValueError(
+                    f"'min' and 'max' apply to int and float parameters, not {self.type}"
+                )
         return self
 
 
@@ -108,6 +123,12 @@ class Spec(Strict):
     params: dict[str, ParamDecl] = Field(default_factory=dict)
     inputs: Annotated[list[InputDecl], Field(min_length=1)]
     blocks: dict[str, BlockDecl] = Field(default_factory=dict)
+    defaults: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per op, attribute values for every node of that op (blocks' included) "
+        "that does not set the attribute itself; values may hold `${...}` expressions over "
+        "the spec's params.",
+    )
     nodes: Annotated[list[Item], Field(min_length=1)]
     outputs: Annotated[list[Reference], Field(min_length=1)] | None = Field(
         None, description="Default: the last node."

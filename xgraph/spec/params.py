@@ -103,12 +103,33 @@ def check_param_value(name: str, decl: ParamDecl, value: Any, max_length: int | 
         raise ValueError(
             f"parameter '{name}' must be one of {_short(choices)}, got {_short(as_yaml(value))}"
         )
-    # Only int and float parameters declare min and max (ParamDecl checks that).
-    if decl.min is not None and isinstance(value, int | float) and value < decl.min:
-        raise ValueError(f"parameter '{name}' must be at least {decl.min:g}, got {as_yaml(value)}")
-    if decl.max is not None and isinstance(value, int | float) and value > decl.max:
-        raise ValueError(f"parameter '{name}' must be at most {decl.max:g}, got {as_yaml(value)}")
+    # Numbers declare numeric bounds, shapes lists of sizes (ParamDecl checks that).
+    if isinstance(value, list):
+        _check_dimensions(name, decl, value)
+    elif isinstance(value, int | float):
+        if isinstance(decl.min, int | float) and value < decl.min:
+            raise ValueError(
+                f"parameter '{name}' must be at least {decl.min:g}, got {as_yaml(value)}"
+            )
+        if isinstance(decl.max, int | float) and value > decl.max:
+            raise ValueError(
+                f"parameter '{name}' must be at most {decl.max:g}, got {as_yaml(value)}"
+            )
     return value
+
+
+def _check_dimensions(name: str, decl: ParamDecl, value: list[int]) -> None:
+    """A shape within its declared sizes: `min: [71, 71]` bounds the first two dimensions."""
+    for bound, word in ((decl.min, "at least"), (decl.max, "at most")):
+        if not isinstance(bound, list):
+            continue
+        pairs = list(zip(value, bound, strict=False))
+        if any(v < b if word == "at least" else v > b for v, b in pairs):
+            reason = f": {decl.doc}" if decl.doc else ""
+            raise ValueError(
+                f"parameter '{name}' must be {word} {as_yaml(bound)} in its first "
+                f"{len(bound)} dimensions, got {as_yaml(value)}{reason}"
+            )
 
 
 class _TooLong(ValueError):

@@ -2,7 +2,8 @@
 
 `OUT/checkpoint-STEP/` holds the weights as canonical safetensors (`build --weights` reads
 them), the optimizer's state (in its framework's own terms, so a run resumes in the backend that
-wrote it) and `state.json` (where in the run it was taken). `OUT/latest` names the newest
+wrote it) and `state.json` (where in the run it was taken, and the serving record: class names
+and preprocessing, xgraph.training.serving). `OUT/latest` names the newest
 complete one and is replaced in one step only after that folder is whole: a run stopped at any
 moment, by Ctrl-C or a kill, leaves `latest` pointing at a usable checkpoint.
 """
@@ -22,6 +23,7 @@ import numpy as np
 
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.training.recipe import recipe_of
+from xgraph.training.serving import Serving
 from xgraph.training.trainer import StepMetrics
 from xgraph.weights.canonical import expected_shapes, write_canonical
 from xgraph.weights.checks import WeightFileError
@@ -76,8 +78,10 @@ def save_checkpoint(
     position: Position,
     weights: Weights,
     optimizer_state: Mapping[str, np.ndarray],
+    serving: Serving | None = None,
 ) -> Path:
-    """Write a checkpoint folder, then point `latest` at it; older ones beyond KEEP go."""
+    """Write a checkpoint folder, then point `latest` at it; older ones beyond KEEP go.
+    `serving` (the class names and preprocessing) makes the run self-describing."""
     from safetensors.numpy import save_file
 
     folder = out / f"checkpoint-{position.step}"
@@ -95,6 +99,8 @@ def save_checkpoint(
         "recipe": recipe_of(analysed).model_dump(),
         "position": asdict(position),
     }
+    if serving is not None:
+        record["serving"] = serving.as_dict()
     (partial / "state.json").write_text(json.dumps(record, indent=2) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)

@@ -237,7 +237,6 @@ class ImageLoader:
             )
         self.folder = folder
         self.height, self.width, self.channels = (int(size) for size in shape)
-        self.mode = "L" if self.channels == 1 else "RGB"
         self.cache_bytes = cache_bytes
         self._cache: dict[int, np.ndarray] = {}
         self._cached_bytes = 0
@@ -247,7 +246,7 @@ class ImageLoader:
         pixels = np.empty((len(indices), self.height, self.width, self.channels), np.uint8)
         for row, index in enumerate(indices):
             pixels[row] = self._pixels(int(index))
-        return pixels.astype(np.float32) / np.float32(127.5) - np.float32(1)
+        return scale_pixels(pixels)
 
     def _pixels(self, index: int) -> np.ndarray:
         cached = self._cache.get(index)
@@ -260,18 +259,35 @@ class ImageLoader:
         return pixels
 
     def _decode(self, path: Path) -> np.ndarray:
-        try:
-            with Image.open(path, formats=FORMATS) as image:
-                converted = _converted(image, self.mode)
-                if converted.size != (self.width, self.height):
-                    converted = converted.resize(
-                        (self.width, self.height), Image.Resampling.BILINEAR
-                    )
-                pixels = np.asarray(converted, dtype=np.uint8)
-        # A file can be truncated past its header, or change after the scan.
-        except Exception as error:
-            raise DataError(path, f"cannot decode image: {_reason(error)}") from None
-        return pixels.reshape(self.height, self.width, self.channels)
+        return decode_image(path, self.height, self.width, self.channels)
+
+
+# The preprocessing, named once: the run's serving record (xgraph.training.serving) states
+# these and `xgraph predict` applies them through the two functions below.
+RESIZE = "bilinear"
+SCALE = 127.5  # pixels x in [0, 255] become x / SCALE + OFFSET, in [-1, 1]
+OFFSET = -1.0
+
+
+def scale_pixels(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels as float32 in [-1, 1]: Keras's Xception scaling x / 127.5 - 1."""
+    return pixels.astype(np.float32) / np.float32(SCALE) + np.float32(OFFSET)
+
+
+def decode_image(path: Path, height: int, width: int, channels: int) -> np.ndarray:
+    """One image as uint8 (height, width, channels): grey (1) or RGB (3), resized bilinearly
+    when its size differs; a file that does not decode is a DataError naming it."""
+    mode = "L" if channels == 1 else "RGB"
+    try:
+        with Image.open(path, formats=FORMATS) as image:
+            converted = _converted(image, mode)
+            if converted.size != (width, height):
+                converted = converted.resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(converted, dtype=np.uint8)
+    # A file can be truncated past its header, or change after the scan.
+    except Exception as error:
+        raise DataError(path, f"cannot decode image: {_reason(error)}") from None
+    return pixels.reshape(height, width, channels)
 
 
 def _is_image_shape(shape: Sequence[int]) -> bool:

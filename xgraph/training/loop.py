@@ -29,6 +29,7 @@ from xgraph.training.progress import Progress, Throughput, append_metrics
 from xgraph.training.recipe import recipe_of
 from xgraph.training.replicas import Replicas
 from xgraph.training.schedule import learning_rate
+from xgraph.training.serving import Serving, serving_of, write_serving
 from xgraph.training.trainer import NO_METRICS, StepMetrics, Trainer, load_trainer
 from xgraph.weights.initial import Weights, initial_weights
 
@@ -54,6 +55,7 @@ class RunResult:
     weights: Weights = field(default_factory=dict)
     model_path: Path | None = None
     weights_path: Path | None = None
+    onnx_path: Path | None = None  # the ONNX copy of the model, when the onnx backend exports it
     interrupted: bool = False
     checkpoint: Path | None = None  # the newest complete one
 
@@ -147,6 +149,7 @@ def train(
             hint="a smaller --batch",
         )
     loader = ImageLoader(folder, analysed.input_shapes()[0])
+    serving = serving_of(analysed, folder.classes)
     labels = np.asarray(folder.labels, dtype=np.int64)
 
     earlier = None if config.resume else latest_checkpoint(config.out)
@@ -192,6 +195,7 @@ def train(
                 at,
                 trainer.weights(),
                 trainer.optimizer_state(),
+                serving,
             )
 
     step = position.step
@@ -246,8 +250,8 @@ def train(
 
     result.weights = trainer.weights()
     if replicas.is_chief:
-        result.weights_path, result.model_path = _export(
-            analysed, backend, result.weights, config.out
+        result.weights_path, result.model_path, result.onnx_path = _export(
+            analysed, backend, result.weights, config.out, serving
         )
     # Only now, with everything written, do the replicas leave their group: what fails at
     # teardown can no longer lose the run's results.
@@ -274,14 +278,15 @@ class Artifact:
 
 def artifacts(out: Path, name: str, model_suffix: str | None = None) -> list[Artifact]:
     """What a finished run of spec `name` leaves in `out`: the exported model (`name` with
-    the backend's suffix; without one, whatever model file is there, so that the launcher
-    need not import a framework to report), its canonical weights, the newest checkpoint
-    and the metrics."""
+    the backend's suffix; without one, whatever model file is there, the ONNX copy last, so
+    that the launcher need not import a framework to report), its canonical weights, the
+    newest checkpoint and the metrics."""
     weights = out / f"{name}.safetensors"
     if model_suffix is not None:
         model: Path | None = out / f"{name}{model_suffix}"
     else:
-        model = next((path for path in sorted(out.glob(f"{name}.*")) if path != weights), None)
+        found = sorted(sorted(out.glob(f"{name}.*")), key=lambda path: path.suffix == ".onnx")
+        model = next((path for path in found if path != weights), None)  # the ONNX copy last
     return [
         Artifact("model", model),
         Artifact("weights", weights),
@@ -316,13 +321,36 @@ class TeardownError(Exception):
 
 
 def _export(
-    analysed: AnalysedGraph, backend: Any, weights: Weights, out: Path
-) -> tuple[Path, Path]:
-    """The trained model as `xgraph build` writes it, and its canonical weights."""
+    analysed: AnalysedGraph, backend: Any, weights: Weights, out: Path, serving: Serving
+) -> tuple[Path, Path, Path | None]:
+    """The trained model as `xgraph build` writes it, with the serving record inside, and its
+    canonical weights; and the same model as ONNX when that backend is installed (the form
+    most serving stacks take), unless some op has no ONNX rule."""
     from xgraph.weights.canonical import write_canonical
 
     weights_path = out / f"{analysed.name}.safetensors"
     write_canonical(weights_path, analysed, weights)
     model_path = out / f"{analysed.name}{backend.file_suffix}"
     backend.save(backend.build(analysed, weights), analysed, model_path)
-    return weights_path, model_path
+    write_serving(model_path, serving)
+    if backend.name == "onnx" or not _onnx_exports(analysed):
+        return weights_path, model_path, None
+    onnx = load_backend("onnx")
+    onnx_path = out / f"{analysed.name}{onnx.file_suffix}"
+    onnx.save(onnx.build(analysed, weights), analysed, onnx_path)
+    write_serving(onnx_path, serving)
+    return weights_path, model_path, onnx_path
+
+
+def _onnx_exports(analysed: AnalysedGraph) -> bool:
+    """Whether the onnx backend is installed and lowers every op of the graph."""
+    from xgraph.backend.registry import available_backends
+    from xgraph.backend.rules import op_rules
+
+    if "onnx" not in available_backends():
+        return False
+    try:
+        rules = op_rules("onnx")
+    except (ImportError, SpecError):  # its entry point is there, `onnx` is not (or broken)
+        return False
+    return all(node.op in rules for node in analysed.graph.nodes)
