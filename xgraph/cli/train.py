@@ -13,7 +13,7 @@ from xgraph.cli.common import SPEC_HELP, add_command, add_set
 from xgraph.errors import SpecError
 
 if TYPE_CHECKING:
-    from xgraph.ir.analysis import AnalysedGraph
+    pass
 
 
 def _positive(text: str) -> int:
@@ -130,25 +130,6 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(handler=cmd_train)
 
 
-def _settle_warning(analysed: AnalysedGraph, data: Path) -> str | None:
-    """The BatchNorm warning for the steps the run plans: epochs x whole batches of the
-    training share of `data` (split as the loop splits it)."""
-    from xgraph.training.data import DataError, scan_image_folder, split
-    from xgraph.training.recipe import recipe_of
-    from xgraph.training.settle import settle_warning
-
-    recipe = recipe_of(analysed)
-    try:
-        folder = scan_image_folder(data)
-    except DataError:  # the loop reports it, after the checks that come first
-        return None
-    train_indices, _ = split(folder, recipe.validation_split, recipe.seed)
-    steps_per_epoch = len(train_indices) // recipe.batch_size
-    if steps_per_epoch == 0:  # the loop says why
-        return None
-    return settle_warning(analysed, recipe.epochs * steps_per_epoch, steps_per_epoch)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from xgraph.training.launch import is_launched_replica, run_local
     from xgraph.training.trainer import trainer_entries
@@ -196,10 +177,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         weights=Path(args.weights) if args.weights else None,
     )
     replicas = from_environment(args.backend)
-    if replicas.is_chief:
-        warning = _settle_warning(analysed, config.data)
-        if warning:
-            print(f"xgraph train: {warning}", file=sys.stderr)
     try:
         result = train(analysed, config, replicas)
     except TeardownError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,6 +31,7 @@ from xgraph.training.recipe import recipe_of
 from xgraph.training.replicas import Replicas
 from xgraph.training.schedule import learning_rate
 from xgraph.training.serving import Serving, serving_of, write_serving
+from xgraph.training.settle import settle_warning
 from xgraph.training.trainer import NO_METRICS, StepMetrics, Trainer, load_trainer
 from xgraph.weights.initial import Weights, initial_weights
 
@@ -148,6 +150,9 @@ def train(
             f"{len(train_indices)} training images make no whole batch of {recipe.batch_size}",
             hint="a smaller --batch",
         )
+    warning = settle_warning(analysed, recipe.epochs * steps_per_epoch, steps_per_epoch)
+    if warning and replicas.is_chief:  # before the first step, once
+        print(f"xgraph train: {warning}", file=sys.stderr)
     loader = ImageLoader(folder, analysed.input_shapes()[0])
     serving = serving_of(analysed, folder.classes)
     labels = np.asarray(folder.labels, dtype=np.int64)
