@@ -141,3 +141,44 @@ def test_an_error_in_a_node_caused_by_a_default_names_the_default() -> None:
     assert str(exc.location) == "d.yaml:6:25"  # the default, where the fix goes
     assert "'kernel_size' of node 'conv' is set by 'defaults:' here" in exc.notes
     assert "node 'conv' is written at d.yaml:8:5" in exc.notes
+
+
+def test_set_changes_a_default_without_editing_the_spec() -> None:
+    analysed = loads(SPEC, ["defaults.batch_norm.momentum=0.8", "defaults.conv2d.padding=valid"])
+    assert attrs(analysed, "u1_bn").momentum == 0.8
+    assert attrs(analysed, "u1_bn").epsilon == 0.01  # the spec's other defaults stay
+    assert attrs(analysed, "own").momentum == 0.5  # a node's own value still wins
+    assert attrs(analysed, "u1_conv").padding == "valid"
+    assert summary_dict(analysed)["defaults"]["batch_norm"]["momentum"] == 0.8
+
+
+def test_set_adds_a_default_for_an_op_the_spec_leaves_alone() -> None:
+    analysed = loads(SPEC, ["defaults.conv2d.use_bias=false"])
+    assert attrs(analysed, "u1_conv").use_bias is False
+    assert attrs(analysed, "valid").use_bias is False
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message", "column", "hint"),
+    [
+        ("defaults.batchnorm.momentum=0.9", "unknown op 'batchnorm'", 1, "'batch_norm'"),
+        ("defaults.batch_norm.momentm=0.9", "has no attribute 'momentm'", 1, "'momentum'"),
+        ("defaults.batch_norm=0.9", "names no spec-wide default", 1, "defaults.OP.ATTRIBUTE"),
+        (
+            "defaults.batch_norm.momentum=abc",
+            "'momentum': Input should be a valid number",
+            30,
+            None,
+        ),
+    ],
+)
+def test_a_bad_default_set_is_located_at_the_set(
+    assignment: str, message: str, column: int, hint: str | None
+) -> None:
+    with pytest.raises(SpecError) as caught:
+        loads(SPEC, ["m=0.5", assignment])
+    error = caught.value
+    assert message in error.message
+    assert (error.location.file, error.location.line, error.location.column) == ("--set", 2, column)
+    if hint is not None:
+        assert hint in (error.hint or "")

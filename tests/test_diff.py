@@ -9,7 +9,8 @@ import pytest
 
 from xgraph.api import load
 from xgraph.cli import main
-from xgraph.reports.diff import diff_dict, diff_graphs, diff_text
+from xgraph.reports.diff import diff_graphs
+from xgraph.reports.diff_views import diff_dict, diff_text
 from xgraph.reports.matching import braced
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -255,3 +256,42 @@ override:
     assert main(["diff", XCEPTION, str(variant), "--same-params", "--ignore-shapes"]) == 1
     out = capsys.readouterr().out
     assert out.endswith("changed: 1 node\n  block14_sepconv2: filters: 2,048 -> 1,024\n")
+
+
+def test_a_changed_default_shows_once_not_per_node(tmp_path: Path) -> None:
+    variant = tmp_path / "momentum.yaml"
+    variant.write_text(
+        f"""xgraph: 1
+extends: {XCEPTION}
+name: v
+defaults:
+  batch_norm: {{momentum: 0.9, epsilon: 0.001}}
+override:
+  block1_conv1_bn: {{momentum: 0.5}}
+"""
+    )
+    result = diff_graphs(load(XCEPTION), load(str(variant)))
+    assert not result.same
+    # epsilon 0.001 is the op's own default: nothing changes, and nothing is listed for it
+    assert result.defaults == [
+        ("batch_norm.momentum", None, 0.9),
+        ("batch_norm.epsilon", None, 0.001),
+    ]
+    assert result.by_defaults == {"batch_norm.momentum": 39}
+    # the node whose own value differs from the new default is still listed
+    assert [(c.name, c.changes) for c in result.changed] == [
+        ("block1_conv1_bn", (("momentum", 0.99, 0.5),))
+    ]
+    lines = diff_text(result).splitlines()
+    assert "  batch_norm.momentum: (none) -> 0.9 (39 nodes)" in lines
+    assert "  batch_norm.epsilon: (none) -> 0.001" in lines
+    assert diff_dict(result)["defaults"][0] == {
+        "name": "batch_norm.momentum",
+        "before": None,
+        "after": 0.9,
+        "nodes": 39,
+    }
+
+
+def test_set_of_a_default_applies_to_both_specs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", XCEPTION, XCEPTION, "--set", "defaults.batch_norm.momentum=0.9"]) == 0

@@ -162,7 +162,8 @@ def _as_set(name: str, value: object) -> str:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from xgraph.api import load
-    from xgraph.reports.diff import diff_dict, diff_graphs, diff_params, diff_text
+    from xgraph.reports.diff import diff_graphs, diff_params
+    from xgraph.reports.diff_views import diff_dict, diff_text
 
     before = load(args.before, args.overrides)
     after = load(args.after, args.overrides)

@@ -7,7 +7,7 @@ model, so a wrong one is reported where it is written, not at the first node it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from xgraph.errors import Location, SpecError, did_you_mean
 from xgraph.ops import REGISTRY
 from xgraph.spec.diagnostics import spec_error_from_errors
+from xgraph.spec.params import Override
 from xgraph.spec.source import PathKey, SourceMap
 
 
@@ -75,3 +76,48 @@ def default_notes(defaulted: Mapping[str, Location], attrs: tuple[str, ...] = ()
     of them when `attrs` is empty (an error about the node as a whole)."""
     names = [a for a in attrs if a in defaulted] if attrs else list(defaulted)
     return [f"'{name}' is set by 'defaults:' at {defaulted[name]}" for name in names]
+
+
+DEFAULTS_PREFIX = "defaults."
+
+
+def is_default_override(name: str) -> bool:
+    """Whether a `--set` name sets a spec-wide default (`defaults.OP.ATTR`), not a parameter."""
+    return name.startswith(DEFAULTS_PREFIX)
+
+
+def override_defaults(
+    defaults: Mapping[str, Mapping[str, Default]], overrides: Sequence[Override]
+) -> dict[str, dict[str, Default]]:
+    """`defaults` with the `--set defaults.OP.ATTR=VALUE` among `overrides` applied: each
+    value checked against the op's attribute, as one under `defaults:` is, located at its
+    --set."""
+    result = {op: dict(values) for op, values in defaults.items()}
+    for override in (o for o in overrides if is_default_override(o.name)):
+        parts = override.name.split(".")
+        name_at = Location(override.location.file, override.location.line, 1)
+        if len(parts) != 3 or not all(parts):
+            raise SpecError(
+                f"--set '{override.name}' names no spec-wide default",
+                name_at,
+                hint="write --set defaults.OP.ATTRIBUTE=VALUE, "
+                "for example --set defaults.batch_norm.momentum=0.9",
+            )
+        _, op, attr = parts
+        opdef = REGISTRY.get(op)
+        if opdef is None or op == "input":
+            raise SpecError(
+                f"unknown op '{op}' in --set '{override.name}'",
+                name_at,
+                hint=did_you_mean(op, [name for name in REGISTRY if name != "input"]),
+            )
+        if attr not in opdef.attrs.model_fields:
+            raise SpecError(
+                f"op '{op}' has no attribute '{attr}'",
+                name_at,
+                hint=did_you_mean(attr, list(opdef.attrs.model_fields)),
+            )
+        at_set = SourceMap(override.location.file, {(): override.location})
+        resolve_defaults({op: {attr: override.value}}, at_set, lambda value, path: value)
+        result.setdefault(op, {})[attr] = Default(override.value, override.location)
+    return result

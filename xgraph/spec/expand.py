@@ -1,6 +1,5 @@
-"""Expansion: parameters, blocks, repetitions and conditions resolved into a flat node list.
-
-Attribute values stay raw (`defaults:` applied): `xgraph.spec.compile` checks them per op.
+"""Expansion: parameters, blocks, repetitions and conditions resolved into a flat node list,
+attribute values raw (`defaults:` applied): `xgraph.spec.compile` checks them per op.
 
 Expansion is where a few lines of spec can cause the most work (a block repeated within a
 repeated block), so it counts its steps against the `expansion_steps` budget: every item
@@ -15,7 +14,7 @@ from typing import Any, NamedTuple
 
 from xgraph.budgets import Budgets, active_budgets
 from xgraph.errors import Location, SpecError, as_yaml, did_you_mean
-from xgraph.spec.defaults import resolve_defaults
+from xgraph.spec.defaults import override_defaults, resolve_defaults
 from xgraph.spec.expansion import (
     Expansion,
     NodePlan,
@@ -356,11 +355,12 @@ def expand(
             where.value(("name",)),
             hint="give it a name, such as name: xception",
         )
-    given = check_overrides(overrides)
+    given = check_overrides(overrides)  # parameters only: defaults.OP.ATTR set below
     params = bind_params(
         spec.params, given, where, ("params",), f"spec '{spec.name}'", budgets=budgets
     )
     expander = _Expander(spec, where, params, budgets)
+    expander.defaults = override_defaults(expander.defaults, overrides)
     for index, decl in enumerate(spec.inputs):
         path: PathKey = ("inputs", index)
         expander.charge(1, path)

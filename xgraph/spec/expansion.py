@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from xgraph.errors import Location, SpecError
-from xgraph.spec.defaults import Default
+from xgraph.spec.defaults import Default, is_default_override
 from xgraph.spec.expressions import direct_name, names_in
 from xgraph.spec.model import NodeItem, Spec
 from xgraph.spec.params import Argument, Override
@@ -84,7 +84,8 @@ def has_expressions(value: Any) -> bool:
 
 
 def check_overrides(overrides: list[Override]) -> dict[str, Argument]:
-    """Each parameter set once: with two `--set` of one name, which one is meant is unclear."""
+    """Each parameter set once: with two `--set` of one name, which one is meant is unclear.
+    The parameters set, by name (a spec-wide default's `--set` is checked, not returned)."""
     given: dict[str, Argument] = {}
     first: dict[str, Location] = {}
     for override in overrides:
@@ -97,7 +98,7 @@ def check_overrides(overrides: list[Override]) -> dict[str, Argument]:
             )
         given[override.name] = override.argument
         first[override.name] = Location(override.location.file, override.location.line, 1)
-    return given
+    return {name: argument for name, argument in given.items() if not is_default_override(name)}
 
 
 def keep_direct_only(spec: Spec, nodes: list[RawNode]) -> None:

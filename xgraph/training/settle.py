@@ -82,7 +82,7 @@ def settle_warning(analysed: AnalysedGraph, steps: int, steps_per_epoch: int) ->
         fixes.insert(
             0,
             f"a momentum of {momentum}: 'defaults: {{batch_norm: {{momentum: {momentum}}}}}' "
-            "in the spec",
+            f"in the spec, or --set defaults.batch_norm.momentum={momentum}",
         )
     return (
         f"warning: BatchNorm statistics will not settle: validation and the exported model use "
