@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.xgraph-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test check lint format benchmark clean
+.PHONY: demo test check lint format benchmark zoo clean
 
 EXAMPLE_PLUGIN := examples/xgraph_example_ops
 
@@ -34,6 +34,9 @@ demo: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_xception.py
+
+zoo: $(STAMP)
+	$(BIN)/python benchmarks/zoo.py
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -356,6 +356,9 @@ def test_the_base_must_be_a_whole_spec(tmp_path: Path) -> None:
         ("round(2.5)", 2),  # halves to even, as Python rounds
         ("round(3.5)", 4),
         ("int(x // 8 * 8) if x > 8 else 8", 48),  # a make-divisible rule, max() by hand
+        ("ceil(x / 8)", 7),
+        ("ceil(4)", 4),
+        ("ceil(-1.5)", -1),
     ],
 )
 def test_int_and_round_give_whole_numbers(text: str, value: int) -> None:
@@ -363,7 +366,24 @@ def test_int_and_round_give_whole_numbers(text: str, value: int) -> None:
     assert (result, type(result)) == (value, int)
 
 
-@pytest.mark.parametrize("text", ["int()", "round(1, 2)", "int(x=1)", "int(True)", "max(1, 2)"])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("max(x, 8)", 50.0),
+        ("max(3, 8)", 8),
+        ("min(x, 8)", 8),
+        ("'abc'[1]", "b"),
+        ("'abc'[-1]", "c"),
+    ],
+)
+def test_max_min_and_string_indexing(text: str, value: object) -> None:
+    result = evaluate(text, {"x": 50.0})
+    assert (result, type(result)) == (value, type(value))
+
+
+@pytest.mark.parametrize(
+    "text", ["int()", "round(1, 2)", "int(x=1)", "int(True)", "max(1)", "ceil(1, 2)", "pow(2, 3)"]
+)
 def test_other_calls_are_refused(text: str) -> None:
     with pytest.raises(ExpressionError):
         evaluate(text, {})

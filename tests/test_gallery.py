@@ -1,5 +1,7 @@
-"""The gallery: every spec in specs/ drawn by `xgraph graph` into docs/gallery/, linked from
-the README. A spec changed without its drawing fails here; `XGRAPH_REGEN_GALLERY=1 pytest
+"""The gallery: every spec definition in specs/ drawn by `xgraph graph` into docs/gallery/,
+linked from the README; a thin variant (efficientnet_b3.yaml: its base at other parameters)
+links to its base's drawing, so the gallery holds no near-copies of megabyte drawings. A spec
+changed without its drawing fails here; `XGRAPH_REGEN_GALLERY=1 pytest
 tests/test_gallery.py` redraws them (Graphviz's output depends on its version: the files are
 those of the Graphviz that `make test` installs)."""
 
@@ -9,10 +11,11 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, CliRunner
+import yaml
+from conftest import DEFINITION_SPECS, ROOT, SPEC_FILES, CliRunner, is_thin_variant
 
 GALLERY = ROOT / "docs" / "gallery"
-SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+SPECS = DEFINITION_SPECS
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda path: path.stem)
@@ -33,3 +36,7 @@ def test_every_drawing_belongs_to_a_spec_and_is_linked() -> None:
     readme = (ROOT / "README.md").read_text()
     for spec in SPECS:
         assert f"(docs/gallery/{spec.stem}.svg)" in readme, spec.stem
+    for spec in SPEC_FILES:
+        if is_thin_variant(spec):
+            base = Path(yaml.safe_load(spec.read_text())["extends"]).stem
+            assert f"(specs/{spec.name}) ([graph: {base}'s](docs/gallery/{base}.svg))" in readme

@@ -26,7 +26,7 @@ from xgraph.weights.initial import random_weights
 
 PLUGIN = ROOT / "examples" / "xgraph_example_ops"
 SPEC = PLUGIN / "specs" / "affine_net.yaml"
-PLUGIN_OPS = ("channel_affine", "hard_swish")
+PLUGIN_OPS = ("channel_affine", "mish")
 
 
 def test_the_example_plugin_registers_its_ops_and_rules() -> None:

@@ -7,6 +7,7 @@ the registry without one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -213,6 +214,42 @@ CASES = [
     Case("flatten", "flatten", {}, [(3, 4, 5)], (60,)),
     Case("dropout", "dropout", {"rate": 0.5}, [(10,)], (10,)),
     Case("dropout zero", "dropout", {"rate": 0}, [(4, 4, 2)], (4, 4, 2)),
+    Case(
+        "dropout per example",
+        "dropout",
+        {"rate": 0.2, "noise_shape": [1, 1, 1]},
+        [(4, 4, 2)],
+        (4, 4, 2),
+    ),
+    Case(
+        "dropout per channel",
+        "dropout",
+        {"rate": 0.2, "noise_shape": [1, 1, 2]},
+        [(4, 4, 2)],
+        (4, 4, 2),
+    ),
+    # multiply: NumPy broadcasting within one rank (an SE gate's (1, 1, C) over the image).
+    Case("multiply gate", "multiply", {}, [(4, 4, 8), (1, 1, 8)], (4, 4, 8)),
+    Case("multiply both ways", "multiply", {}, [(4, 1, 8), (1, 5, 1), (4, 5, 8)], (4, 5, 8)),
+    Case("multiply vectors", "multiply", {}, [(6,), (6,)], (6,)),
+    # rescaling: no weights; normalization: mean, variance (C,) and Keras's count () unless given.
+    Case("rescaling scalar", "rescaling", {"scale": 0.5}, [(4, 4, 3)], (4, 4, 3)),
+    Case(
+        "rescaling per channel",
+        "rescaling",
+        {"scale": [1, 2, 3], "offset": -1},
+        [(4, 4, 3)],
+        (4, 4, 3),
+    ),
+    Case("normalization weights", "normalization", {}, [(4, 4, 3)], (4, 4, 3), non_trainable=7),
+    Case("normalization features", "normalization", {}, [(5,)], (5,), non_trainable=11),
+    Case(
+        "normalization constants",
+        "normalization",
+        {"mean": [0.5, 0.4, 0.3], "variance": [0.1, 0.2, 0.3]},
+        [(4, 4, 3)],
+        (4, 4, 3),
+    ),
     Case("add two", "add", {}, [(4, 4, 2), (4, 4, 2)], (4, 4, 2)),
     Case("add three", "add", {}, [(6,), (6,), (6,)], (6,)),
     Case("concat channels", "concat", {}, [(4, 4, 2), (4, 4, 3)], (4, 4, 5)),
@@ -448,3 +485,28 @@ def test_weights_are_in_the_keras_layout(
     opdef = REGISTRY[op]
     params = opdef.params(opdef.attrs.model_validate(attrs), inputs)
     assert [(p.name, p.shape, p.trainable) for p in params] == weights
+
+
+@pytest.mark.parametrize(
+    ("op", "attrs", "inputs", "message"),
+    [
+        ("multiply", {}, [(4, 4, 8), (4, 4, 3)], "cannot broadcast (4, 4, 8), (4, 4, 3)"),
+        ("multiply", {}, [(4, 4, 8), (8,)], "needs inputs of one rank"),
+        ("rescaling", {"scale": [1.0, 2.0]}, [(4, 4, 3)], "'scale' has 2 values for 3 channels"),
+        ("dropout", {"rate": 0.1, "noise_shape": [1, 1]}, [(4, 4, 3)], "'noise_shape' (1, 1)"),
+        ("dropout", {"rate": 0.1, "noise_shape": [1, 2, 1]}, [(4, 4, 3)], "1 or that axis's size"),
+    ],
+)
+def test_new_ops_refuse_shapes_they_cannot_take(
+    op: str, attrs: dict[str, Any], inputs: list[Shape], message: str
+) -> None:
+    from xgraph.ops import ShapeError
+
+    opdef = REGISTRY[op]
+    with pytest.raises(ShapeError, match=re.escape(message)):
+        opdef.infer_shape(opdef.attrs.model_validate(attrs), inputs)
+
+
+def test_normalization_takes_mean_and_variance_together() -> None:
+    with pytest.raises(ValidationError, match="give both 'mean' and 'variance'"):
+        REGISTRY["normalization"].attrs.model_validate({"mean": [0.5]})

@@ -72,7 +72,10 @@ class KerasBackend:
         for node in analysed.graph.nodes:
             keys = [placed.key for placed in self.placed_weights(analysed, node)]
             if keys:
-                model.get_layer(node.name).set_weights([np.asarray(weights[k]) for k in keys])
+                layer = model.get_layer(node.name)
+                layer.set_weights([np.asarray(weights[k]) for k in keys])
+                if hasattr(layer, "finalize_state"):  # Normalization copies its statistics
+                    layer.finalize_state()
 
     def get_weights(self, model: keras.Model, analysed: AnalysedGraph) -> Weights:
         weights: Weights = {}

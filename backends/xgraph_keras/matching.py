@@ -143,6 +143,14 @@ def match_layers(
         },
         source,
         options,
+        [
+            _tensor_name(assigned[name], i, tensor)
+            for name in order
+            for i, (param, tensor) in enumerate(
+                zip(expected[name], assigned[name].arrays, strict=True)
+            )
+            if param.integer
+        ],
     )
     weights: Weights = {}
     for name in order:

@@ -121,9 +121,7 @@ class OnnxBackend:
             initializers += [_constant(name, value) for name, value in lowered.constants.items()]
             for placed in self.placed_weights(analysed, node):
                 value = placed.to_framework(np.asarray(weights[placed.key], dtype=np.float32))
-                initializers.append(
-                    numpy_helper.from_array(np.ascontiguousarray(value), placed.key)
-                )
+                initializers.append(numpy_helper.from_array(np.array(value, order="C"), placed.key))
         outputs = []
         for name in graph.outputs:
             shape = analysed.shapes[name]
@@ -165,9 +163,7 @@ class OnnxBackend:
         weights = {}
         for node in analysed.graph.nodes:
             for placed in self.placed_weights(analysed, node):
-                weights[placed.key] = np.ascontiguousarray(
-                    placed.from_framework(stored[placed.key])
-                )
+                weights[placed.key] = np.array(placed.from_framework(stored[placed.key]), order="C")
         return weights
 
     def set_weights(self, model: OnnxModel, analysed: AnalysedGraph, weights: Weights) -> None:

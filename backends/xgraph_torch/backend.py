@@ -84,7 +84,7 @@ class TorchBackend:
                 for placed in self.placed_weights(analysed, node):
                     value = placed.to_framework(np.asarray(weights[placed.key]))
                     target = self._tensor(model, node.name, placed.framework_key)
-                    target.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+                    target.copy_(torch.from_numpy(np.array(value, order="C")))
 
     def get_weights(self, model: GraphModule, analysed: AnalysedGraph) -> Weights:
         weights = {}

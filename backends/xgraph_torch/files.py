@@ -193,7 +193,8 @@ class StateDictFiles:
             records = scan_state_dict(archive, path, limits)
         slots = _slots_for(records, analysed)
         _check_against_graph(records, slots, analysed, path)
-        check_dtypes({key: records[key].dtype for key in slots}, path, options)
+        integers = [key for key, placed in slots.items() if placed.param.integer]
+        check_dtypes({key: records[key].dtype for key in slots}, path, options, integers)
         state = _load_mapped(path)
         if not isinstance(state, dict) or state.keys() != records.keys():
             raise WeightFileError(

@@ -294,3 +294,84 @@ class Concat(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return torch.cat(inputs, dim=self.dim)
+
+
+class Multiply(nn.Module):
+    """The product of inputs of one rank, broadcast as in NumPy (an SE gate's (N, C, 1, 1))."""
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        product = inputs[0]
+        for value in inputs[1:]:
+            product = product * value
+        return product
+
+
+def per_channel(
+    values: float | tuple[float, ...] | torch.Tensor, like: torch.Tensor
+) -> torch.Tensor:
+    """A number or per-channel values shaped to broadcast over `like`'s dim 1."""
+    tensor = torch.as_tensor(values, dtype=like.dtype, device=like.device)
+    return tensor.reshape(-1, *(1,) * (like.dim() - 2)) if tensor.dim() else tensor
+
+
+class Rescaling(nn.Module):
+    """x * scale + offset, each a number or one per channel (Keras's Rescaling)."""
+
+    def __init__(
+        self, scale: float | tuple[float, ...], offset: float | tuple[float, ...] = 0.0
+    ) -> None:
+        super().__init__()
+        self.scale, self.offset = scale, offset
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, offset={self.offset}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * per_channel(self.scale, x) + per_channel(self.offset, x)
+
+
+class Normalization(nn.Module):
+    """(x - mean) / max(sqrt(variance), 1e-7) per channel (Keras's Normalization). Given
+    constants stay numbers of the module; otherwise mean, variance and Keras's count (a float
+    here, so it counts as a weight as Keras counts it) are buffers read from the weights."""
+
+    mean: torch.Tensor
+    variance: torch.Tensor
+
+    def __init__(
+        self,
+        num_features: int,
+        mean: tuple[float, ...] | None = None,
+        variance: tuple[float, ...] | None = None,
+    ) -> None:
+        super().__init__()
+        self.constants = (mean, variance) if mean is not None and variance is not None else None
+        if self.constants is None:
+            self.register_buffer("mean", torch.zeros(num_features))
+            self.register_buffer("variance", torch.ones(num_features))
+            self.register_buffer("count", torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean, variance = self.constants or (self.mean, self.variance)
+        spread = torch.sqrt(per_channel(variance, x)).clamp(min=1e-7)
+        return (x - per_channel(mean, x)) / spread
+
+
+class Dropout(nn.Module):
+    """Dropout with a noise shape (batch excluded, channels-first, 1 where one draw is
+    shared): (1, 1, 1) drops whole examples, as Keras's noise_shape (None, 1, 1, 1) does.
+    Kept values are scaled by 1 / (1 - p), as nn.Dropout and Keras do."""
+
+    def __init__(self, p: float, noise_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.p, self.noise_shape = p, tuple(noise_shape)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, noise_shape={self.noise_shape}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = torch.empty((x.shape[0], *self.noise_shape), dtype=x.dtype, device=x.device)
+        return x * mask.bernoulli_(keep) / keep

@@ -8,7 +8,7 @@ from dataclasses import replace
 from functools import cached_property
 
 from xgraph.errors import SpecError
-from xgraph.ops import activation, conv, dense, merge, norm, pool, reshape
+from xgraph.ops import activation, conv, dense, merge, norm, pool, preprocess, reshape
 from xgraph.ops.base import (
     Attrs,
     BatchNormFold,
@@ -21,7 +21,9 @@ from xgraph.ops.base import (
 
 BUILTIN = "xgraph"
 BUILTIN_OPS: tuple[OpDef, ...] = tuple(
-    op for family in (reshape, conv, norm, activation, pool, dense, merge) for op in family.OPS
+    op
+    for family in (reshape, preprocess, conv, norm, activation, pool, dense, merge)
+    for op in family.OPS
 )
 
 

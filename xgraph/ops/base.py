@@ -74,6 +74,9 @@ class ParamSpec:
     shape: Shape
     trainable: bool
     init: Initializer = "kernel"
+    # A whole number a framework keeps as an integer (Keras Normalization's count): read
+    # from integer tensors in weight files as it is, held as float32 like every weight.
+    integer: bool = False
 
     @property
     def size(self) -> int:

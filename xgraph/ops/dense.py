@@ -6,10 +6,19 @@ import math
 from collections.abc import Sequence
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
-from xgraph.ops.base import Attrs, BatchNormFold, OpDef, OpExample, ParamSpec, Shape
-from xgraph.ops.fields import Activation
+from xgraph.ops.base import (
+    Attrs,
+    BatchNormFold,
+    OpDef,
+    OpExample,
+    ParamSpec,
+    Shape,
+    ShapeError,
+    format_shape,
+)
+from xgraph.ops.fields import Activation, as_tuple
 
 
 class DenseAttrs(Attrs):
@@ -23,7 +32,15 @@ class FlattenAttrs(Attrs):
 
 
 class DropoutAttrs(Attrs):
+    """`noise_shape` (batch excluded, 1 where one draw is shared) drops whole slices: [1, 1, 1]
+    drops whole examples, as EfficientNet's drop-connect does (Keras's noise_shape
+    (None, 1, 1, 1)); the default drops units one by one. Kept values are scaled by
+    1 / (1 - rate) in training, as Keras and torch do."""
+
     rate: Annotated[float, Field(ge=0, lt=1)]
+    noise_shape: (
+        Annotated[tuple[Annotated[int, Field(ge=1)], ...], BeforeValidator(as_tuple)] | None
+    ) = None
 
 
 def dense_shape(attrs: DenseAttrs, inputs: Sequence[Shape]) -> Shape:
@@ -45,7 +62,17 @@ def flatten_shape(attrs: FlattenAttrs, inputs: Sequence[Shape]) -> Shape:
     return (math.prod(inputs[0]),)
 
 
-def identity_shape(attrs: DropoutAttrs, inputs: Sequence[Shape]) -> Shape:
+def dropout_shape(attrs: DropoutAttrs, inputs: Sequence[Shape]) -> Shape:
+    noise = attrs.noise_shape
+    if noise is not None and (
+        len(noise) != len(inputs[0])
+        or any(n not in (1, size) for n, size in zip(noise, inputs[0], strict=True))
+    ):
+        raise ShapeError(
+            f"'noise_shape' {format_shape(noise)} must have, for each axis of the input "
+            f"{format_shape(inputs[0])}, 1 or that axis's size",
+            attr="noise_shape",
+        )
     return inputs[0]
 
 
@@ -73,8 +100,11 @@ OPS = [
     OpDef(
         "dropout",
         DropoutAttrs,
-        identity_shape,
-        "Drops a fraction `rate` of units in training.",
-        examples=(OpExample("rate", ((4, 4, 3),), {"rate": 0.5}),),
+        dropout_shape,
+        "Drops a fraction `rate` of units (or of slices: noise_shape) in training.",
+        examples=(
+            OpExample("rate", ((4, 4, 3),), {"rate": 0.5}),
+            OpExample("per_example", ((4, 4, 3),), {"rate": 0.2, "noise_shape": [1, 1, 1]}),
+        ),
     ),
 ]

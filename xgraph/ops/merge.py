@@ -1,4 +1,4 @@
-"""Ops that join branches: element-wise add, and concatenation along an axis."""
+"""Ops that join branches: element-wise add and multiply, and concatenation along an axis."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from xgraph.ops.base import Attrs, OpDef, OpExample, Shape, ShapeError, format_s
 
 class AddAttrs(Attrs):
     pass
+
+
+class MultiplyAttrs(Attrs):
+    """Inputs of one rank broadcast against each other as NumPy does, batch excluded (Keras
+    Multiply): (H, W, C) times (1, 1, C) scales each channel, as squeeze-and-excitation
+    does. Inputs of different ranks are refused: a `reshape` says how they line up."""
 
 
 class ConcatAttrs(Attrs):
@@ -22,6 +28,20 @@ def add_shape(attrs: AddAttrs, inputs: Sequence[Shape]) -> Shape:
         shapes = ", ".join(format_shape(s) for s in inputs)
         raise ShapeError(f"add needs inputs of one shape, got {shapes}")
     return inputs[0]
+
+
+def broadcast_shape(attrs: MultiplyAttrs, inputs: Sequence[Shape]) -> Shape:
+    if any(len(shape) != len(inputs[0]) for shape in inputs):
+        shapes = ", ".join(format_shape(s) for s in inputs)
+        raise ShapeError(f"multiply needs inputs of one rank, got {shapes}")
+    result = []
+    for sizes in zip(*inputs, strict=True):
+        wide = {size for size in sizes if size != 1}
+        if len(wide) > 1:
+            shapes = ", ".join(format_shape(s) for s in inputs)
+            raise ShapeError(f"multiply cannot broadcast {shapes} against each other")
+        result.append(wide.pop() if wide else 1)
+    return tuple(result)
 
 
 def concat_shape(attrs: ConcatAttrs, inputs: Sequence[Shape]) -> Shape:
@@ -49,6 +69,19 @@ OPS = [
         min_inputs=2,
         max_inputs=None,
         examples=(OpExample("three", ((4, 4, 3), (4, 4, 3), (4, 4, 3)), {}),),
+    ),
+    OpDef(
+        "multiply",
+        MultiplyAttrs,
+        broadcast_shape,
+        "Element-wise product of inputs of one rank, broadcast as NumPy does (Keras Multiply).",
+        min_inputs=2,
+        max_inputs=None,
+        examples=(
+            OpExample("same", ((4, 4, 3), (4, 4, 3)), {}),
+            OpExample("per_channel", ((4, 4, 3), (1, 1, 3)), {}),
+            OpExample("three", ((4, 4, 3), (1, 1, 3), (4, 4, 1)), {}),
+        ),
     ),
     OpDef(
         "concat",

@@ -10,6 +10,7 @@ compile.
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -153,15 +154,28 @@ class _Signature:
     needed, passed by position or by name."""
 
     def __init__(
-        self, apply: Callable[..., int], params: tuple[str, ...], required: int, usage: str
+        self, apply: Callable[..., int | float], params: tuple[str, ...], required: int, usage: str
     ) -> None:
         self.apply, self.params, self.required, self.usage = apply, params, required, usage
 
 
-# The only calls allowed: numbers in, a whole number out.
+def _larger(a: Any, b: Any) -> int | float:
+    return max(_whole("max", a), _whole("max", b))
+
+
+def _smaller(a: Any, b: Any) -> int | float:
+    return min(_whole("min", a), _whole("min", b))
+
+
+# The only calls allowed: numbers in, a number out (a whole one but for max and min).
 _FUNCTIONS: dict[str, _Signature] = {
     "int": _Signature(lambda x: int(_whole("int", x)), ("x",), 1, "takes exactly one number"),
     "round": _Signature(lambda x: round(_whole("round", x)), ("x",), 1, "takes exactly one number"),
+    "ceil": _Signature(
+        lambda x: math.ceil(_whole("ceil", x)), ("x",), 1, "takes exactly one number"
+    ),
+    "max": _Signature(_larger, ("a", "b"), 2, "takes exactly two numbers"),
+    "min": _Signature(_smaller, ("a", "b"), 2, "takes exactly two numbers"),
     "make_divisible": _Signature(
         make_divisible, ("v", "divisor", "min_value"), 1, "takes (v, divisor=8, min_value=None)"
     ),
@@ -299,7 +313,7 @@ class _Compiler:
         evaluator, text, shown = self.evaluator, self.text, short(ast.unparse(node))
         arguments = self._arguments(node, name, signature, shown)
 
-        def call(scope: Mapping[str, Any]) -> int:
+        def call(scope: Mapping[str, Any]) -> int | float:
             if name in scope:  # a parameter named `int` is not a function
                 raise ExpressionError(f"'{shown}' is not allowed in an expression")
             values = {key: argument(scope) for key, argument in arguments.items()}

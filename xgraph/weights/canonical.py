@@ -67,6 +67,16 @@ def expected_shapes(analysed: AnalysedGraph) -> dict[str, tuple[int, ...]]:
     }
 
 
+def integer_keys(analysed: AnalysedGraph) -> set[str]:
+    """The canonical keys of the parameters a framework may keep as integers (counts)."""
+    return {
+        weight_key(node.name, param.name)
+        for node in analysed.graph.nodes
+        for param in analysed.counts[node.name].params
+        if param.integer
+    }
+
+
 def _shape_shown(shape: tuple[int, ...]) -> str:
     """A declared shape, cut short: a hostile file may declare thousands of dimensions."""
     if len(shape) > 8:
@@ -229,7 +239,8 @@ def read_canonical(path: Path, analysed: AnalysedGraph, options: ReadOptions) ->
             name: _Entry(name, raw, file_size - data_start, path) for name, raw in header.items()
         }
         check_declared_shapes(analysed, {name: e.shape for name, e in entries.items()}, path)
-        check_dtypes({name: e.dtype for name, e in entries.items()}, path, options)
+        integers = integer_keys(analysed)
+        check_dtypes({name: e.dtype for name, e in entries.items()}, path, options, integers)
         for name, entry in entries.items():
             entry.check_size(name, path)
         return {name: as_float32(entry.read(file, data_start)) for name, entry in entries.items()}

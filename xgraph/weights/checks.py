@@ -8,7 +8,7 @@ graph needs; the values are checked once they are canonical. Every refusal is a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,9 +68,22 @@ def limited_notes(lines: list[str]) -> list[str]:
     return [*lines[:MAX_NOTES], f"... and {len(lines) - MAX_NOTES} more"]
 
 
-def check_dtypes(declared: Mapping[str, str], source: str | Path, options: ReadOptions) -> None:
-    """Every tensor float32 or float64, by the file's own tensor names; other numeric types
-    only with `accept_bad_values`, and types with no float32 reading never."""
+INTEGER_DTYPES = frozenset(f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64))
+
+
+def check_dtypes(
+    declared: Mapping[str, str],
+    source: str | Path,
+    options: ReadOptions,
+    integers: Collection[str] = (),
+) -> None:
+    """Every tensor float32 or float64, by the file's own tensor names, but those named in
+    `integers` (counts, which may be integers too); other numeric types only with
+    `accept_bad_values`, and types with no float32 reading never."""
+    declared = {
+        name: "float32" if name in integers and dtype in INTEGER_DTYPES else dtype
+        for name, dtype in declared.items()
+    }
     unreadable = [
         f"{shown(name)}: {shown(dtype)}"
         for name, dtype in declared.items()

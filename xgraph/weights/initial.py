@@ -99,7 +99,9 @@ def random_weights(analysed: AnalysedGraph, seed: int | None = 0) -> Weights:
     for node in analysed.graph.nodes:
         for param in analysed.counts[node.name].params:
             key = weight_key(node.name, param.name)
-            if param.init == "ones":
+            if param.integer:  # a count: a whole number, as a framework holds it
+                weights[key] = np.asarray(rng.integers(0, 1000, param.shape), dtype=np.float32)
+            elif param.init == "ones":
                 weights[key] = rng.uniform(0.5, 1.5, param.shape).astype(np.float32)
             elif param.init == "zeros":
                 weights[key] = rng.normal(0.0, 0.1, param.shape).astype(np.float32)

@@ -4,12 +4,12 @@ plugin's Keras rules are."""
 
 from __future__ import annotations
 
-from xgraph_keras.rules import activation, conv, dense, merge, norm, pool, reshape
+from xgraph_keras.rules import activation, conv, dense, merge, norm, pool, preprocess, reshape
 from xgraph_keras.rules.base import KerasRule
 
 RULES: dict[str, KerasRule] = {
     op: rule
-    for family in (reshape, conv, norm, activation, pool, dense, merge)
+    for family in (reshape, preprocess, conv, norm, activation, pool, dense, merge)
     for op, rule in family.RULES.items()
 }
 

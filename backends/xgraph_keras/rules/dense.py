@@ -20,7 +20,10 @@ def lower_flatten(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
 
 
 def lower_dropout(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return [layer(node, "Dropout", rate=attrs_of(node, DropoutAttrs).rate)]
+    a = attrs_of(node, DropoutAttrs)
+    if a.noise_shape is None:
+        return [layer(node, "Dropout", rate=a.rate)]
+    return [layer(node, "Dropout", rate=a.rate, noise_shape=[None, *a.noise_shape])]
 
 
 RULES = {

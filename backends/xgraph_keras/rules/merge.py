@@ -14,9 +14,17 @@ def lower_add(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
     return [layer(node, "Add")]
 
 
+def lower_multiply(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return [layer(node, "Multiply")]
+
+
 def lower_concat(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
     axis = attrs_of(node, ConcatAttrs).axis
     return [layer(node, "Concatenate", axis=axis if axis < 0 else axis + 1)]
 
 
-RULES = {"add": KerasRule(lower_add), "concat": KerasRule(lower_concat)}
+RULES = {
+    "add": KerasRule(lower_add),
+    "multiply": KerasRule(lower_multiply),
+    "concat": KerasRule(lower_concat),
+}

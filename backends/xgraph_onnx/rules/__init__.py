@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from xgraph_onnx.rules import activation, conv, dense, merge, norm, pool, reshape
+from xgraph_onnx.rules import activation, conv, dense, merge, norm, pool, preprocess, reshape
 from xgraph_onnx.rules.base import OnnxRule
 
 RULES: dict[str, OnnxRule] = {
     op: rule
-    for family in (reshape, conv, norm, activation, pool, dense, merge)
+    for family in (reshape, preprocess, conv, norm, activation, pool, dense, merge)
     for op, rule in family.RULES.items()
 }
 

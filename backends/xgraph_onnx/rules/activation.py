@@ -38,6 +38,7 @@ def activation_nodes(node: Node, name: str, source: str, output: str) -> Lowered
         "relu": ("Relu", {}),
         "sigmoid": ("Sigmoid", {}),
         "hard_sigmoid": ("HardSigmoid", {"alpha": 1.0 / 6.0, "beta": 0.5}),
+        "hard_swish": ("HardSwish", {}),
         "tanh": ("Tanh", {}),
         "softmax": ("Softmax", {"axis": 1}),
     }

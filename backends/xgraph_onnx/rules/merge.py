@@ -14,9 +14,23 @@ def lower_add(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> L
     return Lowered([OnnxNode("Sum", inputs, (node.name,))])
 
 
+def lower_multiply(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
+    """Mul is binary: a chain for more inputs. Inputs of one rank broadcast alike in NCHW."""
+    nodes, product = [], inputs[0]
+    for index, value in enumerate(inputs[1:], start=1):
+        target = node.name if index == len(inputs) - 1 else f"{node.name}/product{index}"
+        nodes.append(OnnxNode("Mul", (product, value), (target,)))
+        product = target
+    return Lowered(nodes)
+
+
 def lower_concat(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
     axis = channels_first_dim(attrs_of(node, ConcatAttrs).axis, rank(analysed, node))
     return Lowered([OnnxNode("Concat", inputs, (node.name,), {"axis": axis})])
 
 
-RULES = {"add": OnnxRule(lower_add), "concat": OnnxRule(lower_concat)}
+RULES = {
+    "add": OnnxRule(lower_add),
+    "multiply": OnnxRule(lower_multiply),
+    "concat": OnnxRule(lower_concat),
+}

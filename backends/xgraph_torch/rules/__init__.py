@@ -4,12 +4,12 @@ plugin's torch rules are."""
 
 from __future__ import annotations
 
-from xgraph_torch.rules import activation, conv, dense, merge, norm, pool, reshape
+from xgraph_torch.rules import activation, conv, dense, merge, norm, pool, preprocess, reshape
 from xgraph_torch.rules.base import TorchRule
 
 RULES: dict[str, TorchRule] = {
     op: rule
-    for family in (reshape, conv, norm, activation, pool, dense, merge)
+    for family in (reshape, preprocess, conv, norm, activation, pool, dense, merge)
     for op, rule in family.RULES.items()
 }
 

@@ -20,6 +20,7 @@ ACTIVATION_LAYERS = {
     "tanh": LayerCall(NN, "Tanh"),
     "softmax": LayerCall(NN, "Softmax", {"dim": 1}),  # the channel axis of (N, C, ...)
     "swish": LayerCall(NN, "SiLU"),
+    "hard_swish": LayerCall(NN, "Hardswish"),
 }
 
 

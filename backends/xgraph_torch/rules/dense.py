@@ -29,7 +29,11 @@ def lower_flatten(analysed: AnalysedGraph, node: Node) -> LayerCall:
 
 
 def lower_dropout(analysed: AnalysedGraph, node: Node) -> LayerCall:
-    return LayerCall(NN, "Dropout", {"p": attrs_of(node, DropoutAttrs).rate})
+    a = attrs_of(node, DropoutAttrs)
+    if a.noise_shape is None:
+        return LayerCall(NN, "Dropout", {"p": a.rate})
+    noise = a.noise_shape  # (H, W, C) as (C, H, W)
+    return LayerCall(LAYERS, "Dropout", {"p": a.rate, "noise_shape": (noise[-1], *noise[:-1])})
 
 
 RULES = {

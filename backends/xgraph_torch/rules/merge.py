@@ -1,4 +1,4 @@
-"""Joining branches in torch: add, and concatenation on the spec's axis as a torch dim."""
+"""Joining branches in torch: add, multiply, and concatenation on the spec's axis as a torch dim."""
 
 from __future__ import annotations
 
@@ -15,10 +15,18 @@ def lower_add(analysed: AnalysedGraph, node: Node) -> LayerCall:
     return LayerCall(LAYERS, "Add")
 
 
+def lower_multiply(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return LayerCall(LAYERS, "Multiply")
+
+
 def lower_concat(analysed: AnalysedGraph, node: Node) -> LayerCall:
     axis = attrs_of(node, ConcatAttrs).axis
     rank = len(analysed.input_shape_of(node)[0])
     return LayerCall(LAYERS, "Concat", {"dim": channels_first_dim(axis, rank)})
 
 
-RULES = {"add": TorchRule(lower_add), "concat": TorchRule(lower_concat)}
+RULES = {
+    "add": TorchRule(lower_add),
+    "multiply": TorchRule(lower_multiply),
+    "concat": TorchRule(lower_concat),
+}

@@ -19,13 +19,13 @@ def lower_channel_affine(analysed: AnalysedGraph, node: Node) -> list[LayerCall]
     ]
 
 
-def lower_hard_swish(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return [layer(node, "Activation", activation="hard_swish")]
+def lower_mish(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
+    return [layer(node, "Activation", activation="mish")]
 
 
 RULES = {
     "channel_affine": KerasRule(
         lower_channel_affine, "ChannelAffine", weights(("scale", 1), ("offset", 1))
     ),
-    "hard_swish": KerasRule(lower_hard_swish),
+    "mish": KerasRule(lower_mish),
 }

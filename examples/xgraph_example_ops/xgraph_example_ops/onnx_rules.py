@@ -37,11 +37,12 @@ def lower_channel_affine(analysed: AnalysedGraph, node: Node, inputs: tuple[str,
     return Lowered(nodes, constants)
 
 
-def lower_hard_swish(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
-    return Lowered([OnnxNode("HardSwish", inputs, (node.name,))])
+def lower_mish(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
+    """ONNX's own Mish operator (opset 18 and later; the backend exports opset 21)."""
+    return Lowered([OnnxNode("Mish", inputs, (node.name,))])
 
 
 RULES = {
     "channel_affine": OnnxRule(lower_channel_affine, {"scale": VECTOR, "offset": VECTOR}),
-    "hard_swish": OnnxRule(lower_hard_swish),
+    "mish": OnnxRule(lower_mish),
 }

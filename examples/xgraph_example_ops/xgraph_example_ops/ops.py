@@ -13,7 +13,7 @@ class ChannelAffineAttrs(Attrs):
     offset: bool = True
 
 
-class HardSwishAttrs(Attrs):
+class MishAttrs(Attrs):
     pass
 
 
@@ -43,10 +43,10 @@ OPS = [
         ),
     ),
     OpDef(
-        "hard_swish",
-        HardSwishAttrs,
+        "mish",
+        MishAttrs,
         same_shape,
-        "x * relu6(x + 3) / 6, MobileNetV3's cheap swish.",
+        "x * tanh(softplus(x)), a smooth, self-gated activation.",
         examples=(OpExample("image", ((4, 4, 3),), {}),),
     ),
 ]

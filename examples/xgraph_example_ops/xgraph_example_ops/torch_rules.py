@@ -16,13 +16,13 @@ def lower_channel_affine(analysed: AnalysedGraph, node: Node) -> LayerCall:
     )
 
 
-def lower_hard_swish(analysed: AnalysedGraph, node: Node) -> LayerCall:
-    return LayerCall(NN, "Hardswish")
+def lower_mish(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return LayerCall(NN, "Mish")
 
 
 RULES = {
     "channel_affine": TorchRule(
         lower_channel_affine, {"scale": vector("weight"), "offset": vector("bias")}
     ),
-    "hard_swish": TorchRule(lower_hard_swish),
+    "mish": TorchRule(lower_mish),
 }

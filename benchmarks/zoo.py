@@ -1,0 +1,141 @@
+"""Every keras.applications constructor of the modern zoo against its spec, at its default
+input size, in the torch, Keras and ONNX builds (`make zoo`).
+
+For each constructor: the Keras model with its own initial weights (weights=None) and
+random BatchNorm statistics is saved as `.weights.h5`; xgraph reads the file and builds the
+spec in each backend; all run the same random pixels. Printed per model: nodes (= Keras
+layers), parameters (xgraph = Keras), each backend's largest relative error at the logits
+against Keras's, and Keras's own sensitivity: how far Keras's logits move when the input
+moves by one part in 10^7. A model whose sensitivity is near the errors amplifies float
+rounding as much as any difference of summation order does: its errors say so, not a bug.
+
+Run: `.venv/bin/python benchmarks/zoo.py [--only efficientnet_b0,mobilenet_v2] [--batch N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.test_zoo_modern import CONSTRUCTORS  # noqa: E402
+from xgraph.api import load  # noqa: E402
+from xgraph.backend import load_backend  # noqa: E402
+from xgraph.weights.formats import read_weights  # noqa: E402
+
+BACKENDS = ("torch", "keras", "onnx")
+
+
+def relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    return float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-30))
+
+
+def batch_norm_statistics(model, rng: np.random.Generator) -> None:
+    """Moving statistics away from (0, 1), as a trained model has them; kernels stay Keras's
+    initial ones, so activations keep a trained network's scale."""
+    for layer in model.layers:
+        if type(layer).__name__ != "BatchNormalization":
+            continue
+        gamma, beta, mean, variance = layer.get_weights()
+        layer.set_weights(
+            [
+                gamma,
+                beta,
+                rng.normal(0.0, 0.1, mean.shape).astype(np.float32),
+                rng.uniform(0.5, 1.5, variance.shape).astype(np.float32),
+            ]
+        )
+
+
+def run(spec: str, batch: int, folder: Path) -> dict[str, object]:
+    import keras
+
+    function, size, _ = CONSTRUCTORS[spec]
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model = getattr(keras.applications, function)(
+        weights=None, classifier_activation=None, input_shape=(size, size, 3)
+    )
+    rng = np.random.default_rng(1)
+    batch_norm_statistics(model, rng)
+    path = folder / f"{spec}.weights.h5"
+    model.save_weights(path)
+    x = rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32)
+    want = np.asarray(model.predict_on_batch(x))
+    nudged = x * (1 + 1e-7 * rng.choice([-1.0, 1.0], x.shape)).astype(np.float32)
+    sensitivity = relative_error(np.asarray(model.predict_on_batch(nudged)), want)
+    layers, keras_params = len(model.layers), model.count_params()
+    del model
+    keras.backend.clear_session()
+
+    analysed = load(ROOT / "specs" / f"{spec}.yaml", ["classifier_activation=none"])
+    weights = read_weights(path, analysed)
+    row: dict[str, object] = {
+        "spec": spec,
+        "nodes": len(analysed.graph),
+        "layers": layers,
+        "params": analysed.total_params,
+        "keras_params": keras_params,
+        "sensitivity": sensitivity,
+    }
+    for name in BACKENDS:
+        backend = load_backend(name)
+        start = time.perf_counter()
+        got = backend.predict(backend.build(analysed, weights), [x])[0]
+        row[name] = relative_error(got, want)
+        row[f"{name}_s"] = time.perf_counter() - start
+    return row
+
+
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="comma-separated spec names")
+    parser.add_argument("--batch", type=int, default=1)
+    args = parser.parse_args()
+    specs = [s for s in args.only.split(",") if s] or list(CONSTRUCTORS)
+    print(f"CPU: {cpu_model()}; batch {args.batch}")
+    header = (
+        f"{'spec':<20} {'nodes':>5} {'params':>12}  {'torch':>8} {'keras':>8} {'onnx':>8}"
+        f"  {'keras sensitivity':>17}"
+    )
+    print(header)
+    print("-" * len(header))
+    failed = 0
+    with tempfile.TemporaryDirectory() as folder:
+        for spec in specs:
+            row = run(spec, args.batch, Path(folder))
+            same = row["nodes"] == row["layers"] and row["params"] == row["keras_params"]
+            failed += not same
+            print(
+                f"{spec:<20} {row['nodes']:>5} {row['params']:>12,}  "
+                + " ".join(f"{row[name]:>8.1e}" for name in BACKENDS)
+                + f"  {row['sensitivity']:>17.1e}"
+                + ("" if same else "  (nodes or parameters differ from Keras)"),
+                flush=True,
+            )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""What the zoo tests share: a configuration of a keras.applications model and the same
+configuration of its spec (`Variant`), the real Keras model's facts (random weights, random
+BatchNorm and Normalization statistics, its `.weights.h5`, its outputs), and the checks that
+the spec is that model, layer for node and number for number."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xgraph.api import load
+from xgraph.backend import load_backend
+from xgraph.ir.analysis import AnalysedGraph
+from xgraph.weights.initial import Weights
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+LOGITS_TOLERANCE = 1e-5
+FEATURES_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of one model: the Keras function's arguments, the same as `--set`
+    overrides of the spec, and the explicitly named nodes compared besides the output.
+    `pixels` is the range of the random input: models that rescale their input themselves
+    (EfficientNet, MobileNetV3) take pixel values, the others values around zero."""
+
+    id: str
+    spec: str
+    keras_function: str
+    keras_args: dict[str, Any] = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    batch: int = 2
+    pixels: tuple[float, float] = (-1.0, 1.0)
+    size: tuple[int, int, int] = (224, 224, 3)
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        return tuple(self.keras_args.get("input_shape", self.size))  # type: ignore[return-value]
+
+
+def import_keras() -> Any:
+    """Keras on TensorFlow, chosen before keras is first imported."""
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    return keras
+
+
+def keras_constructor(name: str) -> Any:
+    """A keras.applications constructor, or one of the family functions the named ones call
+    (`EfficientNet`, `EfficientNetV2`, which alone take `drop_connect_rate`)."""
+    keras = import_keras()
+    if hasattr(keras.applications, name):
+        return getattr(keras.applications, name)
+    from keras.src.applications import efficientnet, efficientnet_v2
+
+    return getattr(efficientnet, name, None) or getattr(efficientnet_v2, name)
+
+
+def build_keras(variant: Variant) -> Any:
+    """The Keras model of `variant`, weights=None, logits out, in a fresh session (automatic
+    layer names such as `re_lu_3` count from zero, as the specs write them)."""
+    keras = import_keras()
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    build = keras_constructor(variant.keras_function)
+    return build(weights=None, classifier_activation=None, **variant.keras_args)
+
+
+def randomise(model: Any, seed: int) -> None:
+    """Perturbed kernels, random biases, BatchNorm and Normalization statistics far from
+    (0, 1); Normalization takes its new statistics in (`finalize_state`, which `set_weights`
+    does not call)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        values = []
+        for variable, value in zip(layer.weights, layer.get_weights(), strict=True):
+            if variable.name in ("gamma", "moving_variance", "variance"):
+                value = rng.uniform(0.5, 1.5, value.shape)
+            elif variable.name in ("beta", "moving_mean", "bias"):
+                value = rng.normal(0.0, 0.1, value.shape)
+            elif variable.name == "mean":
+                value = rng.uniform(0.3, 0.6, value.shape)
+            elif variable.name == "count":
+                value = np.asarray(1000, dtype=value.dtype)
+            else:
+                value = value * rng.uniform(0.5, 1.5, value.shape).astype(np.float32)
+            value = np.asarray(value)
+            values.append(value.astype(np.float32) if value.dtype.kind == "f" else value)
+        layer.set_weights(values)
+        if hasattr(layer, "finalize_state"):
+            layer.finalize_state()
+
+
+def relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    return float(np.abs(got - want).max() / np.abs(want).max())
+
+
+def layer_facts(layer: Any) -> tuple[tuple[int, ...], int, int]:
+    trainable = sum(int(np.prod(v.shape)) for v in layer.trainable_weights)
+    non_trainable = sum(int(np.prod(v.shape)) for v in layer.non_trainable_weights)
+    return tuple(layer.output.shape[1:]), trainable, non_trainable
+
+
+@dataclass(frozen=True)
+class KerasFacts:
+    """What the Keras model says about itself: per layer, its output shape (batch excluded)
+    and trainable / non-trainable counts; its totals; and, when run, its weights file and
+    its outputs at the variant's features and at its own output, for `x`."""
+
+    layers: dict[str, tuple[tuple[int, ...], int, int]]
+    totals: tuple[int, int]
+    weights_file: Path | None = None
+    x: np.ndarray | None = None
+    outputs: list[np.ndarray] = field(default_factory=list)
+
+
+def keras_facts(variant: Variant, folder: Path | None = None) -> KerasFacts:
+    """The facts of `variant`'s Keras model; with a `folder`, randomised, saved there as
+    `.weights.h5`, and run on a random input."""
+    keras = import_keras()
+    model = build_keras(variant)
+    layers = {layer.name: layer_facts(layer) for layer in model.layers}
+    totals = (
+        sum(int(np.prod(v.shape)) for v in model.trainable_weights),
+        sum(int(np.prod(v.shape)) for v in model.non_trainable_weights),
+    )
+    if folder is None:
+        keras.backend.clear_session()
+        return KerasFacts(layers, totals)
+    randomise(model, seed=1)
+    weights_file = folder / f"{variant.id}.weights.h5"
+    model.save_weights(weights_file)
+    low, high = variant.pixels
+    x = np.random.default_rng(2).uniform(low, high, (variant.batch, *variant.input_size))
+    x = x.astype(np.float32)
+    named = [model.get_layer(name).output for name in variant.features]
+    outputs = keras.Model(model.input, [*named, model.output]).predict_on_batch(x)
+    keras.backend.clear_session()
+    return KerasFacts(layers, totals, weights_file, x, [np.asarray(y) for y in outputs])
+
+
+def analysed_spec(variant: Variant) -> AnalysedGraph:
+    return load(SPECS / f"{variant.spec}.yaml", [*variant.overrides, "classifier_activation=none"])
+
+
+def assert_layers_match(analysed: AnalysedGraph, keras: KerasFacts) -> None:
+    """Node for layer: explicitly named layers by name, with their output shape and counts;
+    the automatically named ones (InceptionV3's branches, global pools) as a multiset of
+    (shape, counts), since their names are Keras's numbering, not the spec's."""
+    assert len(analysed.graph) == len(keras.layers)
+    assert (analysed.trainable_params, analysed.non_trainable_params) == keras.totals
+    spec_only: Counter = Counter()
+    for node in analysed.graph.nodes:
+        counts = analysed.counts[node.name]
+        facts = (analysed.shapes[node.name], counts.trainable, counts.non_trainable)
+        if node.name in keras.layers:
+            assert facts == keras.layers[node.name], node.name
+        else:
+            spec_only[facts] += 1
+    keras_only = Counter(
+        facts for name, facts in keras.layers.items() if name not in analysed.graph
+    )
+    assert spec_only == keras_only
+
+
+def assert_outputs_match(
+    analysed: AnalysedGraph,
+    weights: Weights,
+    variant: Variant,
+    keras: KerasFacts,
+    backend_name: str,
+) -> dict[str, float]:
+    """The backend's build with Keras's weights, cut to the features and the output."""
+    assert keras.x is not None
+    names = (*variant.features, *analysed.graph.outputs)
+    features = analysed.with_outputs(names)
+    kept = {node.name for node in features.graph.nodes}
+    weights = {key: value for key, value in weights.items() if key.split("/")[0] in kept}
+    backend = load_backend(backend_name)
+    got = backend.predict(backend.build(features, weights), [keras.x])
+    errors = {}
+    for name, a, b in zip(names, got, keras.outputs, strict=True):
+        assert a.shape == b.shape, name
+        errors[name] = relative_error(a, b)
+    tolerances = [FEATURES_TOLERANCE] * len(variant.features) + [LOGITS_TOLERANCE]
+    for (name, error), tolerance in zip(errors.items(), tolerances, strict=True):
+        assert error <= tolerance, f"{backend_name} {name}: relative error {error:.2e}"
+    return errors
