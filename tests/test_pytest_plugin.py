@@ -276,3 +276,35 @@ def test_the_fast_tier_fails_a_test_that_imports_a_framework(tmp_path: Path) -> 
     out = _fast_tier(tmp_path, "test_importing.py")
     assert "1 error" in out, out
     assert "collecting test_importing.py imported ['openvino (in the test process)']" in out, out
+
+
+def test_excluded_spec_files_are_not_collected(tmp_path: Path) -> None:
+    specs = tmp_path / "my_specs"
+    specs.mkdir()
+    for name in ("net.yaml", "net_big.yaml", "other.yaml"):
+        shutil.copy(ROOT / "examples" / "specs" / "tiny_cnn.yaml", specs / name)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--collect-only",
+            "-q",
+            "--xgraph-specs",
+            str(specs),
+            "--xgraph-exclude",
+            "my_specs/net_*.yaml",
+            "--xgraph-exclude",
+            "other.yaml",
+            "-m",
+            "not framework",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    collected = {line.split("::")[0] for line in result.stdout.splitlines() if "::" in line}
+    assert collected == {"my_specs/net.yaml"}, result.stdout + result.stderr

@@ -17,7 +17,9 @@ so `-m "not framework"` keeps the framework-free `validate` items.
 Options (command line, or ini without the dashes and with underscores):
 `--xgraph-backends keras,torch` (default: every installed backend), `--xgraph-set NAME=VALUE`
 (applied to the specs that declare NAME, for instance a smaller input for speed),
-`--xgraph-tol` (default 1e-4) and `--xgraph-batch` (default 1).
+`--xgraph-tol` (default 1e-4), `--xgraph-batch` (default 1) and `--xgraph-exclude GLOB`
+(repeatable; spec files whose path from the rootdir matches are not collected: thin variants
+whose base is checked already, or models too large for every run).
 """
 
 from __future__ import annotations
@@ -52,11 +54,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--xgraph-set", action="append", default=[], metavar="NAME=VALUE")
     group.addoption("--xgraph-tol", type=float, default=None)
     group.addoption("--xgraph-batch", type=int, default=None)
+    group.addoption("--xgraph-exclude", action="append", default=[], metavar="GLOB")
     parser.addini("xgraph_specs", "folders of spec files to check", type="paths", default=[])
     parser.addini("xgraph_backends", "backends to check (default: all installed)", default="")
     parser.addini("xgraph_set", "NAME=VALUE overrides for specs that declare NAME", type="linelist")
     parser.addini("xgraph_tol", "relative tolerance of the numeric check", default="1e-4")
     parser.addini("xgraph_batch", "batch of the numeric check", default="1")
+    parser.addini("xgraph_exclude", "globs of spec files not to collect", type="linelist")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,8 +86,19 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         return None
     folders = _folders(parent.config)
     if any(file_path.resolve().parent == folder for folder in folders):
+        if _excluded(parent.config, file_path):
+            return None
         return SpecFile.from_parent(parent, path=file_path)
     return None
+
+
+def _excluded(config: pytest.Config, file_path: Path) -> bool:
+    patterns = [*config.getoption("xgraph_exclude"), *config.getini("xgraph_exclude")]
+    try:
+        relative = file_path.resolve().relative_to(config.rootpath.resolve())
+    except ValueError:
+        relative = file_path
+    return any(relative.match(pattern) or file_path.match(pattern) for pattern in patterns)
 
 
 @pytest.hookimpl(tryfirst=True)
