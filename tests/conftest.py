@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -376,3 +376,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     from isa_caps import write_caps_summary
 
     write_caps_summary(terminalreporter)
+
+
+@pytest.fixture(scope="module")
+def keras_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The Keras model of the zoo variant `request.param` (tests/zoo_harness.py), randomised,
+    saved, and run once for the module's tests of it."""
+    from tests.zoo_harness import keras_facts
+
+    folder = tmp_path_factory.mktemp(request.param.id)
+    yield keras_facts(request.param, folder)
+    shutil.rmtree(folder, ignore_errors=True)

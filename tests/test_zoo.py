@@ -9,9 +9,6 @@ builds compute what Keras computes at the logits and at named intermediate nodes
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 
@@ -23,7 +20,6 @@ from tests.zoo_harness import (
     assert_layers_match,
     assert_outputs_match,
     import_keras,
-    keras_facts,
 )
 from xgraph.api import load
 from xgraph.backend import load_backend
@@ -100,17 +96,6 @@ VARIANTS = [
         features=("conv_pw_3_relu", "conv_pw_11_relu"),
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def keras_run(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[KerasFacts]:
-    """The Keras model of `request.param`, randomised, saved, and run once."""
-    variant: Variant = request.param
-    folder = tmp_path_factory.mktemp(variant.id)
-    yield keras_facts(variant, folder)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.parametrize("spec", sorted(REFERENCE_COUNTS))

@@ -13,9 +13,6 @@ number by number in the torch, Keras and ONNX builds, from the Keras model's own
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-
 import pytest
 
 from tests.zoo_harness import (
@@ -246,16 +243,6 @@ def test_parameter_totals_equal_keras(spec: str) -> None:
 @pytest.mark.parametrize("variant", STRUCTURE, ids=lambda v: v.id)
 def test_structure_is_the_keras_model(variant: Variant) -> None:
     assert_layers_match(analysed_spec(variant), keras_facts(variant))
-
-
-@pytest.fixture(scope="module")
-def keras_run(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[KerasFacts]:
-    variant: Variant = request.param
-    folder = tmp_path_factory.mktemp(variant.id)
-    yield keras_facts(variant, folder)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.parametrize("keras_run", NUMERIC, ids=lambda v: v.id, indirect=True)

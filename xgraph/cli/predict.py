@@ -8,15 +8,16 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from xgraph.cli.common import add_command
+from xgraph.cli.common import add_command, positive_int
 from xgraph.errors import FileError
 
 BATCH = 32  # images run at once
-Run = Callable[[np.ndarray], np.ndarray]  # float32 NHWC images -> scores
+if TYPE_CHECKING:  # numpy is imported by the command, not at the CLI's start-up
+    import numpy as np
+
+    Run = Callable[[np.ndarray], np.ndarray]  # float32 NHWC images -> scores
 
 
 def add_predict(commands: argparse._SubParsersAction) -> None:
@@ -40,23 +41,15 @@ def add_predict(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("model", metavar="MODEL_OR_RUN", help="a .pt2/.keras/.onnx or run folder")
     predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files to classify")
     predict.add_argument(
-        "--top", type=_positive, default=5, metavar="K", help="classes shown per image (5)"
+        "--top", type=positive_int, default=5, metavar="K", help="classes shown per image (5)"
     )
     predict.add_argument("--json", action="store_true", help="print JSON instead of text")
     predict.set_defaults(handler=cmd_predict)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from xgraph.training.data import decode_image, scale_pixels
     from xgraph.training.serving import read_serving
 
@@ -136,6 +129,8 @@ def model_of(path: Path) -> Path:
 
 
 def _runner(path: Path) -> Run:
+    import numpy as np
+
     """The model loaded by the backend that saved it (`load`), run by its `predict`, which
     takes and returns channels-last numpy whatever the format's own layout."""
     from xgraph.backend import load_backend
@@ -147,5 +142,7 @@ def _runner(path: Path) -> Run:
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)

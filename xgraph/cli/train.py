@@ -7,24 +7,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from xgraph.cli.common import SPEC_HELP, add_command, add_set
+from xgraph.cli.common import SPEC_HELP, add_command, add_set, positive_int
 from xgraph.errors import SpecError
-
-if TYPE_CHECKING:
-    pass
-
-
-def _positive(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _without_nproc(argv: Sequence[str]) -> list[str]:
@@ -78,14 +63,14 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--epochs",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help="epochs to train; default: the recipe's (training.epochs)",
     )
     train.add_argument(
         "--batch",
         dest="train_batch",
-        type=_positive,
+        type=positive_int,
         metavar="B",
         help="the global batch, split over the processes; default: training.batch_size",
     )
@@ -101,7 +86,7 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--checkpoint-every",
-        type=_positive,
+        type=positive_int,
         default=0,
         metavar="STEPS",
         help="also checkpoint every STEPS optimizer steps within an epoch (default: at each "
@@ -109,7 +94,7 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--nproc",
-        type=_positive,
+        type=positive_int,
         default=1,
         metavar="N",
         help="train data-parallel in N local processes (default: %(default)s)",
