@@ -194,6 +194,7 @@ FRAMEWORK_TESTS: dict[str, tuple[str, ...]] = {
         "test_a_check_fails_naming_the_backend_and_weight",
         "test_the_example_plugin_runs_the_checks_in_its_own_folder",
     ),
+    "test_threads.py": ("test_this_suites_workers_keep_to_their_share_in_every_engine",),
     "test_torch_layers.py": EVERY_TEST,
     "test_weights.py": EVERY_TEST,
     "test_xception_backends.py": EVERY_TEST,

@@ -25,6 +25,7 @@ whose base is checked already, or models too large for every run).
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from xgraph.errors import SpecError
+from xgraph.threads import take_share
 
 if TYPE_CHECKING:
     # The types of pytest's repr_failure, which pytest does not export.
@@ -45,6 +47,11 @@ FRAMEWORK_MARKER_HELP = (
     f"{FRAMEWORK_MARKER}: needs a backend's framework (torch, TensorFlow, ONNX Runtime...); "
     "xgraph's parity and numeric spec items carry it"
 )
+
+
+# What this process's pytest_configure set of xgraph.threads' variables (none where the user
+# had set them, or outside an xdist worker).
+taken_share: dict[str, str] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,7 +72,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker the spec items carry, unless the project declares it already
-    (a project may use the same word for its own framework tests)."""
+    (a project may use the same word for its own framework tests). Under pytest-xdist each
+    worker takes its share of the CPUs before any test imports an engine (xgraph.threads):
+    two workers on two cores, each with two OpenMP threads, run training several times slower."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if hasattr(config, "workerinput") and workers.isdigit():
+        taken_share.update(take_share(os.environ, int(workers)))
     declared = {line.split(":")[0].strip() for line in config.getini("markers")}
     if FRAMEWORK_MARKER not in declared:
         config.addinivalue_line("markers", FRAMEWORK_MARKER_HELP)

@@ -27,6 +27,7 @@ from xgraph.errors import SpecError
 from xgraph.files import write_atomically
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
+from xgraph.threads import session_threads
 from xgraph.weights.initial import Weights, initial_weights, weight_key
 from xgraph.weights.slots import PlacedWeight
 from xgraph_onnx.rules import OnnxRule
@@ -50,6 +51,7 @@ class OnnxModel:
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = session_threads()
         return onnxruntime.InferenceSession(
             self.proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )

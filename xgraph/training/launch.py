@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from xgraph.threads import share_environment
 from xgraph.training.progress import LIVE_MARK
 from xgraph.training.replicas import local_environments
 
@@ -80,7 +81,7 @@ def _forward(source: BinaryIO, sink: BinaryIO, tail: collections.deque[str]) -> 
 
 def start_replicas(nproc: int, backend: str, argv: Sequence[str]) -> list[Replica]:
     """`python -m xgraph ARGV` as `nproc` replicas, each with its engine's variables."""
-    threads = str(max(1, (os.cpu_count() or 1) // nproc))
+    share = share_environment(nproc)
     live = {LIVE_MARK: "1"} if sys.stderr.isatty() else {}  # the chief draws the bar
     before_exec = _death_signal()
     replicas = []
@@ -90,9 +91,7 @@ def start_replicas(nproc: int, backend: str, argv: Sequence[str]) -> list[Replic
             **environment,
             **(live if rank == 0 else {}),
             CHILD_MARK: "1",
-            "OMP_NUM_THREADS": threads,
-            "TF_NUM_INTRAOP_THREADS": threads,
-            "TF_NUM_INTEROP_THREADS": "1",
+            **share,
             "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
         }
         process = subprocess.Popen(
