@@ -1,8 +1,10 @@
-"""Every keras.applications constructor of the modern zoo against its spec, at its default
-input size, in the torch, Keras and ONNX builds (`make zoo`).
+"""Every keras.applications constructor the zoo's tests compare (tests/test_zoo_modern.py,
+tests/test_zoo_classic.py) against its spec, at its default input size, in the torch, Keras
+and ONNX builds (`make zoo`).
 
 For each constructor: the Keras model with its own initial weights (weights=None) and
-random BatchNorm statistics is saved as `.weights.h5`; xgraph reads the file and builds the
+random BatchNorm statistics is saved as `.weights.h5` (`.keras` for ConvNeXt, whose nested
+models only a config places); xgraph reads the file and builds the
 spec in each backend; all run the same random pixels. Printed per model: nodes (= Keras
 layers), parameters (xgraph = Keras), each backend's largest relative error at the logits
 against Keras's, and Keras's own sensitivity: how far Keras's logits move when the input
@@ -30,7 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_zoo_modern import CONSTRUCTORS  # noqa: E402
+from tests.test_zoo_classic import CONSTRUCTORS as CLASSIC  # noqa: E402
+from tests.test_zoo_modern import CONSTRUCTORS as MODERN  # noqa: E402
+from tests.test_zoo_modern import KERAS_OPS  # noqa: E402
+from tests.zoo_harness import flat_layers  # noqa: E402
 from xgraph.api import load  # noqa: E402
 from xgraph.backend import load_backend  # noqa: E402
 from xgraph.weights.formats import read_weights  # noqa: E402
@@ -59,6 +64,9 @@ def batch_norm_statistics(model, rng: np.random.Generator) -> None:
         )
 
 
+CONSTRUCTORS = {**CLASSIC, **MODERN}
+
+
 def run(spec: str, batch: int, folder: Path) -> dict[str, object]:
     import keras
 
@@ -70,13 +78,20 @@ def run(spec: str, batch: int, folder: Path) -> dict[str, object]:
     )
     rng = np.random.default_rng(1)
     batch_norm_statistics(model, rng)
-    path = folder / f"{spec}.weights.h5"
-    model.save_weights(path)
+    # A model holding models (ConvNeXt's Sequential stem) is read from its .keras, whose
+    # config names the nested layers; the others from their .weights.h5.
+    if any(isinstance(layer, keras.Model) for layer in model.layers):
+        path = folder / f"{spec}.keras"
+        model.save(path)
+    else:
+        path = folder / f"{spec}.weights.h5"
+        model.save_weights(path)
     x = rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32)
     want = np.asarray(model.predict_on_batch(x))
     nudged = x * (1 + 1e-7 * rng.choice([-1.0, 1.0], x.shape)).astype(np.float32)
     sensitivity = relative_error(np.asarray(model.predict_on_batch(nudged)), want)
-    layers, keras_params = len(model.layers), model.count_params()
+    layers = len(flat_layers(model, KERAS_OPS.get(spec, ())))
+    keras_params = model.count_params()
     del model
     keras.backend.clear_session()
 

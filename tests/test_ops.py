@@ -116,6 +116,25 @@ CASES = [
         trainable=3 * 5 * 2 * 3 + 3,
         macs=8 * 6 * 3 * 30,
     ),
+    # grouped conv2d: kernel kh*kw*(cin/groups)*cout; MACs divided by the groups.
+    Case(
+        "conv2d groups",
+        "conv2d",
+        {"filters": 6, "kernel_size": 3, "groups": 2, "padding": "same"},
+        [(8, 8, 4)],
+        (8, 8, 6),
+        trainable=3 * 3 * 2 * 6 + 6,
+        macs=8 * 8 * 6 * 3 * 3 * 2,
+    ),
+    Case(
+        "conv2d groups per channel (ConvNeXt's depthwise)",
+        "conv2d",
+        {"filters": 96, "kernel_size": 7, "groups": 96, "padding": "same"},
+        [(56, 56, 96)],
+        (56, 56, 96),
+        trainable=7 * 7 * 96 + 96,
+        macs=56 * 56 * 96 * 49,
+    ),
     # depthwise: kernel kh*kw*cin*multiplier; MACs = out positions * cout * kh*kw.
     Case(
         "depthwise multiplier",
@@ -232,6 +251,20 @@ CASES = [
     Case("multiply gate", "multiply", {}, [(4, 4, 8), (1, 1, 8)], (4, 4, 8)),
     Case("multiply both ways", "multiply", {}, [(4, 1, 8), (1, 5, 1), (4, 5, 8)], (4, 5, 8)),
     Case("multiply vectors", "multiply", {}, [(6,), (6,)], (6,)),
+    # drop-path: no weights, any rank
+    Case("stochastic depth image", "stochastic_depth", {"rate": 0.1}, [(4, 4, 2)], (4, 4, 2)),
+    Case("stochastic depth features", "stochastic_depth", {"rate": 0.0}, [(6,)], (6,)),
+    # layer_norm: gamma and beta (C,) as chosen; layer_scale: gamma (C,)
+    Case("layer norm image", "layer_norm", {"epsilon": 1e-6}, [(4, 4, 6)], (4, 4, 6), trainable=12),
+    Case("layer norm no scale", "layer_norm", {"scale": False}, [(6,)], (6,), trainable=6),
+    Case(
+        "layer norm neither",
+        "layer_norm",
+        {"scale": False, "center": False},
+        [(2, 2, 3)],
+        (2, 2, 3),
+    ),
+    Case("layer scale", "layer_scale", {}, [(4, 4, 6)], (4, 4, 6), trainable=6),
     # rescaling: no weights; normalization: mean, variance (C,) and Keras's count () unless given.
     Case("rescaling scalar", "rescaling", {"scale": 0.5}, [(4, 4, 3)], (4, 4, 3)),
     Case(
@@ -257,6 +290,20 @@ CASES = [
     Case("concat width", "concat", {"axis": 1}, [(4, 1, 2), (4, 2, 2), (4, 3, 2)], (4, 6, 2)),
     Case("concat negative axis", "concat", {"axis": -3}, [(1, 2, 3), (2, 2, 3)], (3, 2, 3)),
     Case("concat vectors", "concat", {}, [(3,), (5,)], (8,)),
+    # scaled_add: inputs[0] + scale * inputs[1], no weights.
+    Case("scaled_add", "scaled_add", {"scale": 0.17}, [(4, 4, 2), (4, 4, 2)], (4, 4, 2)),
+    Case("scaled_add vectors", "scaled_add", {"scale": 1}, [(6,), (6,)], (6,)),
+    # cropping2d: c, [ch, cw] or [[top, bottom], [left, right]] cut off, as Cropping2D's.
+    Case("cropping2d default", "cropping2d", {}, [(8, 8, 3)], (8, 8, 3)),
+    Case("cropping2d one number", "cropping2d", {"cropping": 2}, [(8, 9, 3)], (4, 5, 3)),
+    Case("cropping2d per axis", "cropping2d", {"cropping": [1, 2]}, [(8, 8, 3)], (6, 4, 3)),
+    Case(
+        "cropping2d explicit (NASNet's)",
+        "cropping2d",
+        {"cropping": [[1, 0], [1, 0]]},
+        [(112, 112, 42)],
+        (111, 111, 42),
+    ),
     Case("zero_pad2d default", "zero_pad2d", {}, [(8, 8, 3)], (10, 10, 3)),
     Case("zero_pad2d one number", "zero_pad2d", {"padding": 2}, [(8, 8, 3)], (12, 12, 3)),
     Case("zero_pad2d per axis", "zero_pad2d", {"padding": [1, 2]}, [(8, 8, 3)], (10, 12, 3)),
@@ -325,6 +372,7 @@ def test_arities() -> None:
     arity = {name: (op.min_inputs, op.max_inputs) for name, op in REGISTRY.items()}
     assert arity["input"] == (0, 0)
     assert arity["add"] == (2, None)
+    assert arity["scaled_add"] == (2, 2)
     assert arity["concat"] == (2, None)
     assert arity["conv2d"] == (1, 1)
 
@@ -495,6 +543,23 @@ def test_weights_are_in_the_keras_layout(
         ("rescaling", {"scale": [1.0, 2.0]}, [(4, 4, 3)], "'scale' has 2 values for 3 channels"),
         ("dropout", {"rate": 0.1, "noise_shape": [1, 1]}, [(4, 4, 3)], "'noise_shape' (1, 1)"),
         ("dropout", {"rate": 0.1, "noise_shape": [1, 2, 1]}, [(4, 4, 3)], "1 or that axis's size"),
+        (
+            "conv2d",
+            {"filters": 6, "kernel_size": 1, "groups": 4},
+            [(4, 4, 8)],
+            "conv2d with groups=4 needs input channels and filters divisible by 4, "
+            "got 8 input channels and 6 filters",
+        ),
+        (
+            "conv2d",
+            {"filters": 6, "kernel_size": 1, "groups": 3},
+            [(4, 4, 8)],
+            "got 8 input channels and 6 filters",
+        ),
+        ("cropping2d", {"cropping": [[2, 2], [0, 0]]}, [(4, 5, 3)], "at least one row"),
+        ("cropping2d", {"cropping": [0, 3]}, [(4, 5, 3)], "3 + 3 columns off (4, 5, 3)"),
+        ("cropping2d", {}, [(8,)], "cropping2d needs an input of shape (H, W, C)"),
+        ("scaled_add", {"scale": 0.5}, [(4, 4, 3), (4, 4, 2)], "scaled_add needs inputs of one"),
     ],
 )
 def test_new_ops_refuse_shapes_they_cannot_take(
@@ -505,6 +570,18 @@ def test_new_ops_refuse_shapes_they_cannot_take(
     opdef = REGISTRY[op]
     with pytest.raises(ShapeError, match=re.escape(message)):
         opdef.infer_shape(opdef.attrs.model_validate(attrs), inputs)
+
+
+def test_groups_cropping_and_scale_refuse_bad_values() -> None:
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        REGISTRY["conv2d"].attrs.model_validate({"filters": 4, "kernel_size": 1, "groups": 0})
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        REGISTRY["cropping2d"].attrs.model_validate({"cropping": [[1, -1], [0, 0]]})
+    for scale in ("0.5", None, float("nan")):
+        with pytest.raises(ValidationError):
+            REGISTRY["scaled_add"].attrs.model_validate({"scale": scale})
+    with pytest.raises(ValidationError, match="scale"):
+        REGISTRY["scaled_add"].attrs.model_validate({})
 
 
 def test_normalization_takes_mean_and_variance_together() -> None:

@@ -16,22 +16,23 @@ from __future__ import annotations
 import pytest
 
 from tests.zoo_harness import (
-    SPECS,
+    Constructors,
     KerasFacts,
     Variant,
     analysed_spec,
     assert_layers_match,
-    assert_outputs_match,
+    assert_numbers,
+    assert_totals,
+    configure,
     keras_facts,
+    sized,
 )
-from xgraph.api import load
-from xgraph.weights.formats import read_weights
 
 PIXELS = (0.0, 255.0)  # models that rescale their own input take pixel values
 
 # keras.applications with weights=None and default arguments (Keras 3.15.1): the spec of
 # each constructor, its default input and (total, trainable, non-trainable) parameters.
-CONSTRUCTORS: dict[str, tuple[str, int, tuple[int, int, int]]] = {
+CONSTRUCTORS: Constructors = {
     "mobilenet_v2": ("MobileNetV2", 224, (3_538_984, 3_504_872, 34_112)),
     "mobilenet_v3_small": ("MobileNetV3Small", 224, (2_554_968, 2_542_856, 12_112)),
     "mobilenet_v3_large": ("MobileNetV3Large", 224, (5_507_432, 5_483_032, 24_400)),
@@ -50,36 +51,29 @@ CONSTRUCTORS: dict[str, tuple[str, int, tuple[int, int, int]]] = {
     "efficientnet_v2_s": ("EfficientNetV2S", 384, (21_612_360, 21_458_488, 153_872)),
     "efficientnet_v2_m": ("EfficientNetV2M", 480, (54_431_388, 54_139_356, 292_032)),
     "efficientnet_v2_l": ("EfficientNetV2L", 480, (119_027_848, 118_515_272, 512_576)),
+    "convnext_tiny": ("ConvNeXtTiny", 224, (28_589_128, 28_589_128, 0)),
+    "convnext_small": ("ConvNeXtSmall", 224, (50_223_688, 50_223_688, 0)),
+    "convnext_base": ("ConvNeXtBase", 224, (88_591_464, 88_591_464, 0)),
+    "convnext_large": ("ConvNeXtLarge", 224, (197_767_336, 197_767_336, 0)),
+    "convnext_xlarge": ("ConvNeXtXLarge", 224, (350_196_968, 350_196_968, 0)),
 }
+# ConvNeXt's residual sums are tensor arithmetic in Keras (`inputs + x`), not Add layers.
+KERAS_OPS = {spec: ("Add",) for spec in CONSTRUCTORS if spec.startswith("convnext")}
 
 
 def variant(
     id: str, spec: str, args: dict | None = None, sets: tuple[str, ...] = (), **more: object
 ) -> Variant:
-    """A configuration of `spec`'s constructor; Keras is always given the input size (without
-    it, MobileNetV3 and headless models leave height and width undefined)."""
-    function, size, _ = CONSTRUCTORS[spec]
-    keras_args = {"input_shape": (size, size, 3), **(args or {})}
+    """A configuration of `spec`'s constructor, with the pixels the model takes."""
     pixels = PIXELS if not spec.startswith("mobilenet_v2") else (-1.0, 1.0)
-    return Variant(id, spec, function, keras_args, sets, pixels=pixels, **more)  # type: ignore[arg-type]
-
-
-def at(size: int | tuple[int, int]) -> tuple[dict, tuple[str, ...]]:
-    """Keras's input_shape and the spec's --set for an input of `size`."""
-    height, width = (size, size) if isinstance(size, int) else size
-    return {"input_shape": (height, width, 3)}, (f"input_shape=[{height},{width},3]",)
+    more = {"pixels": pixels, "keras_ops": KERAS_OPS.get(spec, ()), **more}
+    return configure(CONSTRUCTORS, id, spec, args, sets, **more)
 
 
 def with_size(
-    id: str,
-    spec: str,
-    size: int | tuple[int, int],
-    args: dict | None = None,
-    sets: tuple[str, ...] = (),
-    **more: object,
+    id: str, spec: str, size: int | tuple[int, int], *rest: object, **more: object
 ) -> Variant:
-    keras_args, size_sets = at(size)
-    return variant(id, spec, {**keras_args, **(args or {})}, (*size_sets, *sets), **more)
+    return sized(variant, id, spec, size, *rest, **more)  # type: ignore[arg-type]
 
 
 def _efficientnet(
@@ -172,6 +166,40 @@ STRUCTURE = [
     ),
 ]
 
+STRUCTURE += [
+    # ConvNeXt: headless with each pooling (a LayerNorm follows in Keras), the family
+    # function's drop_path_rate, no preprocessing
+    with_size(
+        "convnext_tiny_no_top_97x130_avg",
+        "convnext_tiny",
+        (97, 130),
+        {**NO_TOP, "pooling": "avg"},
+        ("include_top=false", "pooling=avg"),
+    ),
+    with_size(
+        "convnext_small_no_top_64_unpooled_no_preprocessing",
+        "convnext_small",
+        64,
+        {**NO_TOP, "include_preprocessing": False},
+        ("include_top=false", "include_preprocessing=false"),
+    ),
+    Variant(
+        "convnext_tiny_drop_path_0.3_classes_10",
+        "convnext_tiny",
+        "ConvNeXt",
+        {
+            "depths": [3, 3, 9, 3],
+            "projection_dims": [96, 192, 384, 768],
+            "drop_path_rate": 0.3,
+            "name": "convnext_tiny",
+            "classes": 10,
+            "input_shape": (64, 64, 3),
+        },
+        ("drop_path_rate=0.3", "classes=10", "input_shape=[64,64,3]"),
+        keras_ops=("Add",),
+    ),
+]
+
 # The smallest of each family at a reduced size, and larger ones, in every backend.
 NUMERIC = [
     with_size(
@@ -231,13 +259,25 @@ NUMERIC = [
 ]
 
 
+NUMERIC += [
+    with_size(
+        "convnext_tiny_64",
+        "convnext_tiny",
+        64,
+        features=(
+            "convnext_tiny_prestem_normalization",
+            "convnext_tiny_stage_0_block_2_layer_scale",
+            "convnext_tiny_stage_2_block_4_gelu",
+            "convnext_tiny_stage_3_block_2_pointwise_conv_2",
+        ),
+        weights_suffix=".keras",
+    ),
+]
+
+
 @pytest.mark.parametrize("spec", sorted(CONSTRUCTORS))
 def test_parameter_totals_equal_keras(spec: str) -> None:
-    analysed = load(SPECS / f"{spec}.yaml")
-    counts = (analysed.total_params, analysed.trainable_params, analysed.non_trainable_params)
-    assert counts == CONSTRUCTORS[spec][2]
-    size = CONSTRUCTORS[spec][1]
-    assert analysed.shapes[analysed.graph.inputs[0]] == (size, size, 3)
+    assert_totals(CONSTRUCTORS, spec)
 
 
 @pytest.mark.parametrize("variant", STRUCTURE, ids=lambda v: v.id)
@@ -251,11 +291,4 @@ def test_numbers_are_the_keras_models(
 ) -> None:
     """Keras's weights file read by xgraph makes the torch, Keras and ONNX builds compute
     Keras's numbers at the logits and at the named layers."""
-    variant = request.node.callspec.params["keras_run"]
-    analysed = analysed_spec(variant)
-    assert_layers_match(analysed, keras_run)
-    assert keras_run.weights_file is not None
-    weights = read_weights(keras_run.weights_file, analysed)
-    for backend_name in ("torch", "keras", "onnx"):
-        errors = assert_outputs_match(analysed, weights, variant, keras_run, backend_name)
-        print(variant.id, backend_name, {k: f"{v:.1e}" for k, v in errors.items()})
+    assert_numbers(request.node.callspec.params["keras_run"], keras_run)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,12 @@ class Variant:
     batch: int = 2
     pixels: tuple[float, float] = (-1.0, 1.0)
     size: tuple[int, int, int] = (224, 224, 3)
+    # Operations Keras's model builds from tensor arithmetic (ConvNeXt's `inputs + x`), not
+    # as layers, that are nodes of the spec: their class names (`Add`).
+    keras_ops: tuple[str, ...] = ()
+    # How Keras saves the weights xgraph reads: `.keras` where nested models need the config's
+    # names (a `.weights.h5` does not place their layers).
+    weights_suffix: str = ".weights.h5"
 
     @property
     def input_size(self) -> tuple[int, int, int]:
@@ -56,13 +63,15 @@ def import_keras() -> Any:
 
 def keras_constructor(name: str) -> Any:
     """A keras.applications constructor, or one of the family functions the named ones call
-    (`EfficientNet`, `EfficientNetV2`, which alone take `drop_connect_rate`)."""
+    (`EfficientNet`, `EfficientNetV2`, which alone take `drop_connect_rate`; `ConvNeXt`,
+    which alone takes `drop_path_rate`)."""
     keras = import_keras()
     if hasattr(keras.applications, name):
         return getattr(keras.applications, name)
-    from keras.src.applications import efficientnet, efficientnet_v2
+    from keras.src.applications import convnext, efficientnet, efficientnet_v2
 
-    return getattr(efficientnet, name, None) or getattr(efficientnet_v2, name)
+    families = (efficientnet, efficientnet_v2, convnext)
+    return next(getattr(family, name) for family in families if hasattr(family, name))
 
 
 def build_keras(variant: Variant) -> Any:
@@ -75,15 +84,33 @@ def build_keras(variant: Variant) -> Any:
     return build(weights=None, classifier_activation=None, **variant.keras_args)
 
 
+def flat_layers(model: Any, keras_ops: tuple[str, ...] = ()) -> list[Any]:
+    """`model.layers` with nested models (ConvNeXt's Sequential stem) replaced by their own
+    layers, as the spec writes them, and the operations of the classes `keras_ops`."""
+    keras = import_keras()
+    found = []
+    # A Sequential lists its layers only; a functional model its operations too.
+    for operation in getattr(model, "operations", model.layers):
+        if isinstance(operation, keras.Model):
+            nested = flat_layers(operation, keras_ops)
+            found += [layer for layer in nested if not isinstance(layer, keras.layers.InputLayer)]
+        elif isinstance(operation, keras.layers.Layer) or type(operation).__name__ in keras_ops:
+            found.append(operation)
+    return found
+
+
 def randomise(model: Any, seed: int) -> None:
     """Perturbed kernels, random biases, BatchNorm and Normalization statistics far from
-    (0, 1); Normalization takes its new statistics in (`finalize_state`, which `set_weights`
-    does not call)."""
+    (0, 1), LayerScale's gammas near 1 (at 1e-6 they would silence their branches);
+    Normalization takes its new statistics in (`finalize_state`, which `set_weights` does
+    not call)."""
     rng = np.random.default_rng(seed)
-    for layer in model.layers:
+    for layer in flat_layers(model):
         values = []
         for variable, value in zip(layer.weights, layer.get_weights(), strict=True):
-            if variable.name in ("gamma", "moving_variance", "variance"):
+            if variable.name in ("gamma", "moving_variance", "variance") or (
+                type(layer).__name__ == "LayerScale"
+            ):
                 value = rng.uniform(0.5, 1.5, value.shape)
             elif variable.name in ("beta", "moving_mean", "bias"):
                 value = rng.normal(0.0, 0.1, value.shape)
@@ -105,9 +132,14 @@ def relative_error(got: np.ndarray, want: np.ndarray) -> float:
 
 
 def layer_facts(layer: Any) -> tuple[tuple[int, ...], int, int]:
-    trainable = sum(int(np.prod(v.shape)) for v in layer.trainable_weights)
-    non_trainable = sum(int(np.prod(v.shape)) for v in layer.non_trainable_weights)
-    return tuple(layer.output.shape[1:]), trainable, non_trainable
+    """Output shape (batch excluded) and trainable / non-trainable counts of a layer, or of
+    an operation (which has no weights, and no `output` of its own)."""
+    weights = getattr(layer, "trainable_weights", []), getattr(layer, "non_trainable_weights", [])
+    trainable, non_trainable = (sum(int(np.prod(v.shape)) for v in group) for group in weights)
+    output = layer.output if hasattr(layer, "output") else None
+    if output is None:
+        output = layer._inbound_nodes[0].output_tensors[0]
+    return tuple(output.shape[1:]), trainable, non_trainable
 
 
 @dataclass(frozen=True)
@@ -128,7 +160,7 @@ def keras_facts(variant: Variant, folder: Path | None = None) -> KerasFacts:
     `.weights.h5`, and run on a random input."""
     keras = import_keras()
     model = build_keras(variant)
-    layers = {layer.name: layer_facts(layer) for layer in model.layers}
+    layers = {layer.name: layer_facts(layer) for layer in flat_layers(model, variant.keras_ops)}
     totals = (
         sum(int(np.prod(v.shape)) for v in model.trainable_weights),
         sum(int(np.prod(v.shape)) for v in model.non_trainable_weights),
@@ -137,8 +169,11 @@ def keras_facts(variant: Variant, folder: Path | None = None) -> KerasFacts:
         keras.backend.clear_session()
         return KerasFacts(layers, totals)
     randomise(model, seed=1)
-    weights_file = folder / f"{variant.id}.weights.h5"
-    model.save_weights(weights_file)
+    weights_file = folder / f"{variant.id}{variant.weights_suffix}"
+    if variant.weights_suffix == ".keras":
+        model.save(weights_file)
+    else:
+        model.save_weights(weights_file)
     low, high = variant.pixels
     x = np.random.default_rng(2).uniform(low, high, (variant.batch, *variant.input_size))
     x = x.astype(np.float32)
@@ -195,3 +230,62 @@ def assert_outputs_match(
     for (name, error), tolerance in zip(errors.items(), tolerances, strict=True):
         assert error <= tolerance, f"{backend_name} {name}: relative error {error:.2e}"
     return errors
+
+
+# keras.applications constructors: spec -> (Keras function, default input size, (total,
+# trainable, non-trainable) parameters with weights=None).
+Constructors = dict[str, tuple[str, int, tuple[int, int, int]]]
+VariantMaker = Callable[..., Variant]
+
+
+def configure(
+    constructors: Constructors,
+    id: str,
+    spec: str,
+    args: dict | None = None,
+    sets: tuple[str, ...] = (),
+    **more: Any,
+) -> Variant:
+    """A configuration of `spec`'s constructor; Keras is always given the input size (without
+    it, MobileNetV3 and headless models leave height and width undefined)."""
+    function, size, _ = constructors[spec]
+    keras_args = {"input_shape": (size, size, 3), **(args or {})}
+    return Variant(id, spec, function, keras_args, sets, **more)
+
+
+def sized(
+    make: VariantMaker,
+    id: str,
+    spec: str,
+    size: int | tuple[int, int],
+    args: dict | None = None,
+    sets: tuple[str, ...] = (),
+    **more: Any,
+) -> Variant:
+    """`make`'s configuration at another input size, given to Keras and to the spec's --set."""
+    height, width = (size, size) if isinstance(size, int) else size
+    keras_args = {"input_shape": (height, width, 3), **(args or {})}
+    return make(id, spec, keras_args, (f"input_shape=[{height},{width},3]", *sets), **more)
+
+
+def assert_totals(constructors: Constructors, spec: str) -> None:
+    """The spec at its defaults has the constructor's parameter counts and input size."""
+    analysed = load(SPECS / f"{spec}.yaml")
+    counts = (analysed.total_params, analysed.trainable_params, analysed.non_trainable_params)
+    assert counts == constructors[spec][2]
+    size = constructors[spec][1]
+    assert analysed.shapes[analysed.graph.inputs[0]] == (size, size, 3)
+
+
+def assert_numbers(variant: Variant, keras: KerasFacts) -> None:
+    """Keras's weights file read by xgraph makes the torch, Keras and ONNX builds compute
+    Keras's numbers at the output and at the variant's named layers."""
+    from xgraph.weights.formats import read_weights
+
+    analysed = analysed_spec(variant)
+    assert_layers_match(analysed, keras)
+    assert keras.weights_file is not None
+    weights = read_weights(keras.weights_file, analysed)
+    for backend_name in ("torch", "keras", "onnx"):
+        errors = assert_outputs_match(analysed, weights, variant, keras, backend_name)
+        print(variant.id, backend_name, {k: f"{v:.1e}" for k, v in errors.items()})

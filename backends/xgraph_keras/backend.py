@@ -1,7 +1,8 @@
 """KerasBackend: build, weights, counts, inference and saving for Keras models.
 
 Layer names equal node names, and weights are in Keras's own layout, which is the canonical
-one, so a saved model loads with plain `keras.saving.load_model`.
+one, so a saved model loads with plain `keras.saving.load_model` (after
+`import xgraph_keras.layers` where it holds one of xgraph's own layers, such as LayerScale).
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class KerasBackend:
                 values[node.name] = calls[0].instantiate()
                 continue
             sources = [values[name] for name in node.inputs]
+            branch = self.rules[node.op].branch
+            if branch is not None:  # the layers before the node's own take that input alone
+                for call in calls[:-1]:
+                    sources[branch] = call.instantiate()(sources[branch])
+                calls = calls[-1:]
             value = sources if node.opdef.max_inputs != 1 else sources[0]
             for call in calls:
                 value = call.instantiate()(value)
@@ -105,7 +111,9 @@ class KerasBackend:
         return [np.asarray(o) for o in outputs]
 
     def load(self, path: Path) -> keras.Model:
-        """A .keras file as `predict` takes it (`xgraph predict`)."""
+        """A .keras file as `predict` takes it (`xgraph predict`), xgraph's own layers known."""
+        import xgraph_keras.layers  # noqa: F401  (registers them with Keras)
+
         return keras.saving.load_model(path)
 
     def save(self, model: keras.Model, analysed: AnalysedGraph, path: Path) -> None:

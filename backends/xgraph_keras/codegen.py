@@ -179,7 +179,16 @@ class _Printer:
                 lines.append(f"{pad}{item.target} = {item.source}")
             elif isinstance(item, LayerStep):
                 source = item.inputs
-                for call in item.calls:
+                calls = item.calls
+                branch = getattr(op_rules("keras")[item.node.op], "branch", None)
+                if branch is not None and len(calls) > 1:  # layers on that input alone, inline
+                    value = source[branch]
+                    for call in calls[:-1]:
+                        head, args = self.layer(item, call)
+                        value = f"{head}({', '.join(args)})({value})"
+                    source = (*source[:branch], value, *source[branch + 1 :])
+                    calls = calls[-1:]
+                for call in calls:
                     head, args = self.layer(item, call)
                     if call.module == "keras" and call.cls == "Input":
                         lines += self.call(indent, f"{item.output} = {head}", args)

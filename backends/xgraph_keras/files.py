@@ -35,6 +35,7 @@ from xgraph.weights.checks import ReadOptions, WeightFileError, shown
 from xgraph.weights.initial import Weights
 from xgraph_keras.file_limits import (
     MOST_ARCHIVE_ENTRIES,
+    MOST_NESTED_MODELS,
     MOST_VARIABLES_PER_LAYER,
     archive_limit,
     most_layers,
@@ -79,12 +80,46 @@ def _layers_v3(
     """Keras 3 layout; with `names_by_key` (from a .keras config) layers get their names."""
     if "layers" not in h5:
         raise WeightFileError(source, "not a Keras weights file (no 'layers' group)")
-    layers = child(h5, "layers", "group", source)
+    found = _layers_in(h5, "", source, names_by_key, ops_by_class(prefer), layer_bound)
+    found.sort(key=lambda entry: entry[1])
+    return [layer for _, _, layer in found]
+
+
+def _layers_in(
+    group: Any,
+    prefix: str,
+    source: str,
+    names_by_key: dict[str, str] | None,
+    kinds: dict[str, str],
+    layer_bound: int,
+    depth: int = 0,
+) -> list[tuple[str, int, FileLayer]]:
+    """The layers of `group/layers` with weights, as (class, index, layer); a nested model's
+    (`layers/sequential/layers/...`, ConvNeXt's stem) by the names a `.keras` config gives
+    them: a `.weights.h5` alone does not say where they sit among the model's other layers."""
+    layers = child(group, "layers", "group", source)
     count_at_most(layers, layer_bound, "layers", source)
-    kinds = ops_by_class(prefer)
     found = []
     for key in layers:
-        arrays = _vars(child(layers, key, "group", source), source)
+        path = f"{prefix}{key}"
+        layer = child(layers, key, "group", source)
+        if "layers" in layer:  # a model inside the model
+            if names_by_key is None:
+                raise WeightFileError(
+                    source,
+                    f"'{shown(path)}' is a model inside the model: a .weights.h5 does not say "
+                    "where its layers sit among the others",
+                    hint="read the model's .keras file instead: its config names every layer",
+                )
+            if depth >= MOST_NESTED_MODELS:
+                raise WeightFileError(
+                    source, f"'{shown(path)}' nests models more than {MOST_NESTED_MODELS} deep"
+                )
+            found += _layers_in(
+                layer, f"{path}/layers/", source, names_by_key, kinds, layer_bound, depth + 1
+            )
+            continue
+        arrays = _vars(layer, source)
         if not arrays:
             continue
         match = _CLASS_KEY.match(key)
@@ -92,18 +127,17 @@ def _layers_v3(
         if cls not in kinds:
             raise WeightFileError(
                 source,
-                f"layer '{shown(key)}' holds weights, but xgraph has no op for "
+                f"layer '{shown(path)}' holds weights, but xgraph has no op for "
                 f"Keras's '{shown(cls)}' layers",
             )
         index = int(match.group("index") or 0) if match else 0
-        name = names_by_key.get(key) if names_by_key else None
+        name = names_by_key.get(path) if names_by_key else None
         kind = kinds[cls]
         layer_class = keras_rules()[kind].layer_class
         found.append(
-            (cls, index, FileLayer(kind, arrays, name, f"layer '{shown(key)}'", layer_class))
+            (cls, index, FileLayer(kind, arrays, name, f"layer '{shown(path)}'", layer_class))
         )
-    found.sort(key=lambda entry: entry[1])
-    return [layer for _, _, layer in found]
+    return found
 
 
 @contextlib.contextmanager

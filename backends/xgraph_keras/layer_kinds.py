@@ -24,9 +24,10 @@ def kind_from_weight_names(
     names: list[str], arrays: list[Tensor], prefer: frozenset[str] = frozenset()
 ) -> str | None:
     """The op of a legacy file's layer, which records no class: among the ops whose Keras
-    layer can hold these weights (names and ranks), the one that needs the fewest others
-    (a depthwise layer's weights fit a separable one too, which has a pointwise kernel more),
-    an op of the graph being read (`prefer`) before others."""
+    layer can hold these weights (names and ranks), an op of the graph being read (`prefer`)
+    before others, then the one that needs the fewest others (a depthwise layer's weights fit
+    a separable one too, which has a pointwise kernel more; a lone `gamma` fits LayerScale
+    and a LayerNormalization without center)."""
     held = [
         (name.rsplit("/", 1)[-1].split(":", 1)[0], array.ndim)
         for name, array in zip(names, arrays, strict=True)
@@ -37,7 +38,7 @@ def kind_from_weight_names(
         if rule.layer_class and all(
             name in possible and possible[name] in (None, rank) for name, rank in held
         ):
-            fits.append((len(possible) - len(held), op not in prefer, op))
+            fits.append((op not in prefer, len(possible) - len(held), op))
     fits.sort()
     if not fits or (len(fits) > 1 and fits[0][:2] == fits[1][:2]):
         return None

@@ -16,7 +16,9 @@ def keras_layer_order(analysed: AnalysedGraph) -> list[str]:
     """Node names in the order Keras's `model.layers` would list their layers.
 
     A node whose lowering makes several layers (a convolution with explicit padding amounts
-    is preceded by its own ZeroPadding2D) adds that many levels to the depth upstream."""
+    is preceded by its own ZeroPadding2D) adds that many levels to the depth upstream: of
+    every input, or of its `branch` input only where the rule has one (the others reach
+    the node's own layer directly)."""
     graph = analysed.graph
     rules = keras_rules()
     visit_index: dict[str, int] = {}
@@ -46,7 +48,9 @@ def keras_layer_order(analysed: AnalysedGraph) -> list[str]:
     depth: dict[str, int] = {}
     for name in reversed(post_order):
         here = depth.setdefault(name, 0)
-        step = len(rules[graph[name].op].lower(analysed, graph[name]))
-        for source in graph[name].inputs:
-            depth[source] = max(depth.get(source, 0), here + step)
+        rule = rules[graph[name].op]
+        step = len(rule.lower(analysed, graph[name]))
+        for index, source in enumerate(graph[name].inputs):
+            levels = step if rule.branch in (None, index) else 1
+            depth[source] = max(depth.get(source, 0), here + levels)
     return sorted(depth, key=lambda name: (-depth[name], visit_index[name]))

@@ -12,6 +12,7 @@ from typing import Any
 
 from xgraph.weights.archives import member, read_member
 from xgraph.weights.checks import WeightFileError
+from xgraph_keras.file_limits import MOST_NESTED_MODELS
 from xgraph_keras.rules.base import class_key
 
 _KIND_NAMES: dict[type, str] = {dict: "mapping", list: "list", str: "string"}
@@ -49,16 +50,38 @@ def config_layers(config: object, source: str, label: str) -> list[tuple[str, st
     return found
 
 
-def names_from_config(config: object, source: str) -> dict[str, str]:
-    """Keras 3 weight keys (`batch_normalization_3`) -> layer names, from a .keras config."""
+# The classes of a model inside a model, whose own layers the weights file nests.
+MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
+
+
+def names_from_config(config: object, source: str, depth: int = 0) -> dict[str, str]:
+    """Keras 3 weight keys (`batch_normalization_3`) -> layer names, from a .keras config;
+    the layers of a nested model (ConvNeXt's Sequential stem) under its key, as the weights
+    file nests them: `sequential/layers/conv2d` -> `convnext_tiny_stem_conv`."""
     counts: dict[str, int] = defaultdict(int)
     names = {}
-    for cls, name in config_layers(config, source, "config.json"):
+    for position, (cls, name) in enumerate(config_layers(config, source, "config.json")):
         key = class_key(cls)
         index = counts[key]
         counts[key] += 1
-        names[key if index == 0 else f"{key}_{index}"] = name
+        key = key if index == 0 else f"{key}_{index}"
+        names[key] = name
+        if cls in MODEL_CLASSES:
+            if depth >= MOST_NESTED_MODELS:
+                raise WeightFileError(
+                    source, f"config.json nests models more than {MOST_NESTED_MODELS} deep"
+                )
+            nested = _nested_config(config, position)
+            inner = names_from_config(nested, source, depth + 1)
+            names.update({f"{key}/layers/{k}": v for k, v in inner.items()})
     return names
+
+
+def _nested_config(config: object, position: int) -> object:
+    """The config of the model listed at `position` (config_layers checked its shape)."""
+    assert isinstance(config, dict)
+    layers = config["config"] if isinstance(config["config"], list) else config["config"]["layers"]
+    return layers[position]
 
 
 def legacy_classes(h5: Any, source: str, most_bytes: int) -> dict[str, str]:

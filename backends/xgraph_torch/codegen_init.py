@@ -20,16 +20,17 @@ INIT_FUNCTION = "init_weights"
 
 def init_weights(model: nn.Module, scheme: str = "glorot_uniform") -> None:
     """Initialise as the spec does (as `xgraph train` starts): kernels drawn by Keras's
-    `scheme` with Keras's fans (a depthwise kernel's fan-in counts every input channel,
-    its fan-out the depth multiplier), biases zero. BatchNorm starts at gamma 1, beta 0,
-    moving mean 0 and variance 1 as constructed."""
+    `scheme` with Keras's fans, biases zero. A grouped convolution's fans are a Keras
+    Conv2D's (in / groups, and the filters, times the window); a depthwise one's (marked
+    `keras_depthwise`) count every input channel in, the depth multiplier out. BatchNorm
+    starts at gamma 1, beta 0, moving mean 0 and variance 1 as constructed."""
     for module in model.modules():
         if not isinstance(module, nn.Conv2d | nn.Linear):
             continue
         weight = module.weight
         receptive = weight[0][0].numel()
         fan_in, fan_out = weight.shape[1] * receptive, weight.shape[0] * receptive
-        if isinstance(module, nn.Conv2d) and module.groups > 1:  # Keras's depthwise
+        if isinstance(module, nn.Conv2d) and getattr(module, "keras_depthwise", False):
             fan_in, fan_out = module.in_channels * receptive, fan_out // module.groups
         scale = {
             "glorot_uniform": 6.0 / (fan_in + fan_out),

@@ -38,11 +38,13 @@ FUNCTIONAL: dict[str, tuple[str, tuple[str, ...]] | None] = {
     "Softmax": ("torch.softmax", ("dim={dim}",)),
     "SiLU": ("F.silu", ()),
     "Hardswish": ("F.hardswish", ()),
+    "GELU": ("F.gelu", ()),
 }
-NO_MODULE = {"GlobalPool", "FlattenChannelsLast", "Add", "Concat"}
+NO_MODULE = {"GlobalPool", "FlattenChannelsLast", "Add", "Concat", "ScaledAdd", "Cropping2d"}
 NO_PAD = (0, 0, 0, 0)
 PADDED = {
     "Conv2d",
+    "DepthwiseConv2d",
     "SeparableConv2d",
     "MaxPool2d",
     "AvgPool2d",
@@ -56,6 +58,11 @@ def _applied(cls: str, x: Arg, kwargs: dict[str, Any]) -> Arg:
         return x
     head, extra = function
     return (head, [x, *(arg.format(**kwargs) for arg in extra)])
+
+
+def _crop(before: Any, after: Any) -> str:
+    """The slice that cuts `before` and `after` items off an axis: `1:-2`, `1:`, `:`."""
+    return f"{before or ''}:{f'-{after}' if after else ''}"
 
 
 def _padded(pad: Any) -> bool:
@@ -140,6 +147,11 @@ class LayerPrinter:
                 )
             if call.cls == "FlattenChannelsLast":
                 return f"{x}.movedim(1, -1).flatten(1)"
+            if call.cls == "ScaledAdd":
+                return f"{step.inputs[0]} + {step.inputs[1]} * {kwargs['scale']!r}"
+            if call.cls == "Cropping2d":
+                rows, columns = (_crop(*amounts) for amounts in kwargs["cropping"])
+                return f"{x}[:, :, {rows}, {columns}]"
             reduce = "mean" if kwargs["mode"] == "avg" else "amax"
             keep = ", keepdim=True" if kwargs["keepdims"] else ""
             return f"{x}.{reduce}((2, 3){keep})"

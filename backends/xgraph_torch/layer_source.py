@@ -1,5 +1,6 @@
-"""The source text of xgraph_torch.layers' definitions, for generated code to embed: the
-classes a generated module uses are the very ones the build instantiates, not a copy."""
+"""The source text of xgraph_torch.layers' definitions (and xgraph_torch.norm_layers',
+which it imports), for generated code to embed: the classes a generated module uses are the
+very ones the build instantiates, not a copy."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from xgraph_torch import layers
+from xgraph_torch import layers, norm_layers
 
 
 @dataclass(frozen=True)
@@ -21,19 +22,20 @@ class _Definition:
 
 @cache
 def _definitions() -> dict[str, _Definition]:
-    """Each top-level class, function and alias of layers.py, by name."""
-    text = inspect.getsource(layers)
-    tree = ast.parse(text)
-    named: dict[str, ast.stmt] = {}
-    for statement in tree.body:
-        if isinstance(statement, ast.ClassDef | ast.FunctionDef):
-            named[statement.name] = statement
-        elif isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-            target = statement.targets[0]
-            if isinstance(target, ast.Name):
-                named[target.id] = statement
+    """Each top-level class, function and alias of norm_layers.py and layers.py, by name, in
+    that order (layers.py imports norm_layers.py)."""
+    named: dict[str, tuple[str, ast.stmt]] = {}
+    for module in (norm_layers, layers):
+        text = inspect.getsource(module)
+        for statement in ast.parse(text).body:
+            if isinstance(statement, ast.ClassDef | ast.FunctionDef):
+                named[statement.name] = (text, statement)
+            elif isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+                target = statement.targets[0]
+                if isinstance(target, ast.Name):
+                    named[target.id] = (text, statement)
     found = {}
-    for position, (name, statement) in enumerate(named.items()):
+    for position, (name, (text, statement)) in enumerate(named.items()):
         source = ast.get_source_segment(text, statement)
         assert source is not None  # a statement parsed from `text` has its position in it
         used = {node.id for node in ast.walk(statement) if isinstance(node, ast.Name)}

@@ -1,6 +1,7 @@
 """xgraph's torch layers: the modules torch.nn lacks, to reproduce the spec's (Keras's)
 semantics, written once for the build and for generated code (xgraph_torch.layer_source copies
-their source into a generated module, so they import nothing but torch, nn and F).
+their source into a generated module, so they import nothing but torch, nn and F). The
+normalisation and preprocessing modules live in xgraph_torch.norm_layers, imported here.
 
 Subclasses keep torch's own parameter names (`weight`, `bias`), so state dicts read like any
 PyTorch model's. Tensors are channels-first: (N, C, H, W) for (H, W, C) in the spec. A layer
@@ -13,6 +14,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from xgraph_torch.norm_layers import (  # noqa: F401  (modules the rules name here)
+    BatchNorm,
+    LayerNorm,
+    LayerScale,
+    Normalization,
+    Rescaling,
+    per_channel,
+)
 
 Pad = tuple[int, ...] | str
 
@@ -91,6 +101,14 @@ class Conv2d(nn.Conv2d):
         return self.activation(super().forward(x))
 
 
+class DepthwiseConv2d(Conv2d):
+    """Conv2d with a group per input channel (Keras DepthwiseConv2D): a class of its
+    own, as Keras counts a depthwise kernel's fans otherwise than a grouped Conv2D's
+    though both compute alike; initialisers tell them apart by `keras_depthwise`."""
+
+    keras_depthwise = True
+
+
 class SeparableConv2d(nn.Module):
     """Depthwise then pointwise convolution with nothing between them (Keras SeparableConv2D)."""
 
@@ -109,7 +127,7 @@ class SeparableConv2d(nn.Module):
     ) -> None:
         super().__init__()
         middle = in_channels * depth_multiplier
-        self.depthwise = Conv2d(
+        self.depthwise = DepthwiseConv2d(
             in_channels,
             middle,
             kernel_size,
@@ -183,59 +201,6 @@ class GlobalPool(nn.Module):
         return x.amax(dim=(2, 3), keepdim=self.keepdims)
 
 
-class BatchNorm(nn.Module):
-    """Keras's BatchNormalization over dim 1, for any rank: separate `center` and `scale`,
-    Keras's epsilon, torch's momentum (Keras's 0.99 is 0.01 here), and in training the
-    moving variance follows the biased batch variance, as Keras's does (torch's own
-    BatchNorm uses the unbiased one), so both frameworks train alike. Its state dict keys
-    are nn.BatchNorm2d's."""
-
-    running_mean: torch.Tensor
-    running_var: torch.Tensor
-    num_batches_tracked: torch.Tensor
-
-    def __init__(
-        self,
-        num_features: int,
-        eps: float = 1e-3,
-        momentum: float = 0.01,
-        center: bool = True,
-        scale: bool = True,
-    ) -> None:
-        super().__init__()
-        self.num_features = num_features
-        self.eps = eps
-        self.momentum = momentum
-        self.weight = nn.Parameter(torch.ones(num_features)) if scale else None
-        self.bias = nn.Parameter(torch.zeros(num_features)) if center else None
-        self.register_buffer("running_mean", torch.zeros(num_features))
-        self.register_buffer("running_var", torch.ones(num_features))
-        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
-
-    def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return F.batch_norm(
-                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
-            )
-        reduce = [0, *range(2, x.dim())]
-        mean = x.mean(dim=reduce)
-        variance = x.var(dim=reduce, unbiased=False)
-        with torch.no_grad():
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(variance, self.momentum)
-            self.num_batches_tracked += 1
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        y = (x - mean.view(shape)) * torch.rsqrt(variance.view(shape) + self.eps)
-        if self.weight is not None:
-            y = y * self.weight.view(shape)
-        if self.bias is not None:
-            y = y + self.bias.view(shape)
-        return y
-
-
 class Linear(nn.Linear):
     """nn.Linear with an optional fused activation, as Keras's Dense has. On an image it acts
     on the channels, as Dense acts on the last axis: the activation comes after the channels
@@ -287,6 +252,36 @@ class Add(nn.Module):
         return total
 
 
+class ScaledAdd(nn.Module):
+    """x + scale * branch: a residual branch scaled by a constant (InceptionResNetV2)."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+    def forward(self, x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+        return x + branch * self.scale
+
+
+class Cropping2d(nn.Module):
+    """Keras's Cropping2D: `cropping` rows and columns, ((top, bottom), (left, right)), cut
+    off height and width (dims 2 and 3); the ends count from each input's own size."""
+
+    def __init__(self, cropping: tuple[tuple[int, int], tuple[int, int]]) -> None:
+        super().__init__()
+        (self.top, self.bottom), (self.left, self.right) = cropping
+
+    def extra_repr(self) -> str:
+        return f"cropping={((self.top, self.bottom), (self.left, self.right))}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[2], x.shape[3]
+        return x[:, :, self.top : height - self.bottom, self.left : width - self.right]
+
+
 class Concat(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -304,57 +299,6 @@ class Multiply(nn.Module):
         for value in inputs[1:]:
             product = product * value
         return product
-
-
-def per_channel(
-    values: float | tuple[float, ...] | torch.Tensor, like: torch.Tensor
-) -> torch.Tensor:
-    """A number or per-channel values shaped to broadcast over `like`'s dim 1."""
-    tensor = torch.as_tensor(values, dtype=like.dtype, device=like.device)
-    return tensor.reshape(-1, *(1,) * (like.dim() - 2)) if tensor.dim() else tensor
-
-
-class Rescaling(nn.Module):
-    """x * scale + offset, each a number or one per channel (Keras's Rescaling)."""
-
-    def __init__(
-        self, scale: float | tuple[float, ...], offset: float | tuple[float, ...] = 0.0
-    ) -> None:
-        super().__init__()
-        self.scale, self.offset = scale, offset
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale}, offset={self.offset}"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * per_channel(self.scale, x) + per_channel(self.offset, x)
-
-
-class Normalization(nn.Module):
-    """(x - mean) / max(sqrt(variance), 1e-7) per channel (Keras's Normalization). Given
-    constants stay numbers of the module; otherwise mean, variance and Keras's count (a float
-    here, so it counts as a weight as Keras counts it) are buffers read from the weights."""
-
-    mean: torch.Tensor
-    variance: torch.Tensor
-
-    def __init__(
-        self,
-        num_features: int,
-        mean: tuple[float, ...] | None = None,
-        variance: tuple[float, ...] | None = None,
-    ) -> None:
-        super().__init__()
-        self.constants = (mean, variance) if mean is not None and variance is not None else None
-        if self.constants is None:
-            self.register_buffer("mean", torch.zeros(num_features))
-            self.register_buffer("variance", torch.ones(num_features))
-            self.register_buffer("count", torch.zeros(()))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean, variance = self.constants or (self.mean, self.variance)
-        spread = torch.sqrt(per_channel(variance, x)).clamp(min=1e-7)
-        return (x - per_channel(mean, x)) / spread
 
 
 class Dropout(nn.Module):

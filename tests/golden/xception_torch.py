@@ -10,6 +10,62 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+
+# fmt: off
+class BatchNorm(nn.Module):
+    """Keras's BatchNormalization over dim 1, for any rank: separate `center` and `scale`,
+    Keras's epsilon, torch's momentum (Keras's 0.99 is 0.01 here), and in training the
+    moving variance follows the biased batch variance, as Keras's does (torch's own
+    BatchNorm uses the unbiased one), so both frameworks train alike. Its state dict keys
+    are nn.BatchNorm2d's."""
+
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-3,
+        momentum: float = 0.01,
+        center: bool = True,
+        scale: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.weight = nn.Parameter(torch.ones(num_features)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(num_features)) if center else None
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        reduce = [0, *range(2, x.dim())]
+        mean = x.mean(dim=reduce)
+        variance = x.var(dim=reduce, unbiased=False)
+        with torch.no_grad():
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(variance, self.momentum)
+            self.num_batches_tracked += 1
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        y = (x - mean.view(shape)) * torch.rsqrt(variance.view(shape) + self.eps)
+        if self.weight is not None:
+            y = y * self.weight.view(shape)
+        if self.bias is not None:
+            y = y + self.bias.view(shape)
+        return y
+# fmt: on
+
+
 Pad = tuple[int, ...] | str
 
 
@@ -95,6 +151,14 @@ class Conv2d(nn.Conv2d):
 # fmt: on
 
 
+class DepthwiseConv2d(Conv2d):
+    """Conv2d with a group per input channel (Keras DepthwiseConv2D): a class of its
+    own, as Keras counts a depthwise kernel's fans otherwise than a grouped Conv2D's
+    though both compute alike; initialisers tell them apart by `keras_depthwise`."""
+
+    keras_depthwise = True
+
+
 # fmt: off
 class SeparableConv2d(nn.Module):
     """Depthwise then pointwise convolution with nothing between them (Keras SeparableConv2D)."""
@@ -114,7 +178,7 @@ class SeparableConv2d(nn.Module):
     ) -> None:
         super().__init__()
         middle = in_channels * depth_multiplier
-        self.depthwise = Conv2d(
+        self.depthwise = DepthwiseConv2d(
             in_channels,
             middle,
             kernel_size,
@@ -153,73 +217,19 @@ class MaxPool2d(nn.MaxPool2d):
 # fmt: on
 
 
-# fmt: off
-class BatchNorm(nn.Module):
-    """Keras's BatchNormalization over dim 1, for any rank: separate `center` and `scale`,
-    Keras's epsilon, torch's momentum (Keras's 0.99 is 0.01 here), and in training the
-    moving variance follows the biased batch variance, as Keras's does (torch's own
-    BatchNorm uses the unbiased one), so both frameworks train alike. Its state dict keys
-    are nn.BatchNorm2d's."""
-
-    running_mean: torch.Tensor
-    running_var: torch.Tensor
-    num_batches_tracked: torch.Tensor
-
-    def __init__(
-        self,
-        num_features: int,
-        eps: float = 1e-3,
-        momentum: float = 0.01,
-        center: bool = True,
-        scale: bool = True,
-    ) -> None:
-        super().__init__()
-        self.num_features = num_features
-        self.eps = eps
-        self.momentum = momentum
-        self.weight = nn.Parameter(torch.ones(num_features)) if scale else None
-        self.bias = nn.Parameter(torch.zeros(num_features)) if center else None
-        self.register_buffer("running_mean", torch.zeros(num_features))
-        self.register_buffer("running_var", torch.ones(num_features))
-        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
-
-    def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return F.batch_norm(
-                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
-            )
-        reduce = [0, *range(2, x.dim())]
-        mean = x.mean(dim=reduce)
-        variance = x.var(dim=reduce, unbiased=False)
-        with torch.no_grad():
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(variance, self.momentum)
-            self.num_batches_tracked += 1
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        y = (x - mean.view(shape)) * torch.rsqrt(variance.view(shape) + self.eps)
-        if self.weight is not None:
-            y = y * self.weight.view(shape)
-        if self.bias is not None:
-            y = y + self.bias.view(shape)
-        return y
-# fmt: on
-
-
 def init_weights(model: nn.Module, scheme: str = "glorot_uniform") -> None:
     """Initialise as the spec does (as `xgraph train` starts): kernels drawn by Keras's
-    `scheme` with Keras's fans (a depthwise kernel's fan-in counts every input channel,
-    its fan-out the depth multiplier), biases zero. BatchNorm starts at gamma 1, beta 0,
-    moving mean 0 and variance 1 as constructed."""
+    `scheme` with Keras's fans, biases zero. A grouped convolution's fans are a Keras
+    Conv2D's (in / groups, and the filters, times the window); a depthwise one's (marked
+    `keras_depthwise`) count every input channel in, the depth multiplier out. BatchNorm
+    starts at gamma 1, beta 0, moving mean 0 and variance 1 as constructed."""
     for module in model.modules():
         if not isinstance(module, nn.Conv2d | nn.Linear):
             continue
         weight = module.weight
         receptive = weight[0][0].numel()
         fan_in, fan_out = weight.shape[1] * receptive, weight.shape[0] * receptive
-        if isinstance(module, nn.Conv2d) and module.groups > 1:  # Keras's depthwise
+        if isinstance(module, nn.Conv2d) and getattr(module, "keras_depthwise", False):
             fan_in, fan_out = module.in_channels * receptive, fan_out // module.groups
         scale = {
             "glorot_uniform": 6.0 / (fan_in + fan_out),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from xgraph import __version__
@@ -33,27 +33,44 @@ from xgraph.ir.graph import Node
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
 
-def _units(analysed: AnalysedGraph) -> list[tuple[str, list[Node]]]:
-    """The nodes in topological order as units: a node (""), or a whole top-level block
-    instance whose nodes come one after another."""
-    graph = analysed.graph
-    position = {node.name: i for i, node in enumerate(graph.nodes)}
+def _units(
+    analysed: AnalysedGraph, fits: Callable[[str, list[Node]], bool]
+) -> list[tuple[str, list[Node]]]:
+    """The nodes in topological order as units: a node (""), or a whole block instance whose
+    nodes come one after another. An instance that holds instances of its own and that no
+    definition can take (`fits`: ConvNeXt's stage, whose downsampling nodes are named after
+    the model) is its name alone, then its own instances (each ConvNeXt block), and so down."""
+    nodes = [node for node in analysed.graph.nodes if node.op != "input"]
+    position = {node.name: i for i, node in enumerate(analysed.graph.nodes)}
+    return _split(nodes, 0, position, fits)
+
+
+def _split(
+    nodes: list[Node],
+    depth: int,
+    position: dict[str, int],
+    fits: Callable[[str, list[Node]], bool],
+) -> list[tuple[str, list[Node]]]:
     members: dict[str, list[Node]] = {}
-    for node in graph.nodes:
-        if node.op != "input" and node.block:
-            members.setdefault(node.block[0], []).append(node)
+    for node in nodes:
+        if len(node.block) > depth:
+            members.setdefault(node.block[depth], []).append(node)
     units: list[tuple[str, list[Node]]] = []
     emitted: set[str] = set()
-    for node in graph.nodes:
-        if node.op == "input":
-            continue
-        if node.block:
-            nodes = members[node.block[0]]
-            span = [position[n.name] for n in nodes]
+    for node in nodes:
+        if len(node.block) > depth:
+            name = node.block[depth]
+            group = members[name]
+            span = [position[n.name] for n in group]
             if span == list(range(span[0], span[0] + len(span))):
-                if node.block[0] not in emitted:
-                    emitted.add(node.block[0])
-                    units.append((node.block[0], nodes))
+                if name not in emitted:
+                    emitted.add(name)
+                    nested = any(len(n.block) > depth + 1 for n in group)
+                    if nested and not fits(name, group):
+                        units.append((name, []))  # its name, as a comment
+                        units += _split(group, depth + 1, position, fits)
+                    else:
+                        units.append((name, group))
                 continue
         units.append(("", [node]))
     return units
@@ -65,7 +82,7 @@ def _definitions(
     """A definition for each structure of a block that two instances or more share."""
     groups: dict[tuple[str, tuple[Any, ...]], list[Instance]] = {}
     for name, nodes in units:
-        if name and (found := instance(analysed, printer, name, nodes)) is not None:
+        if name and nodes and (found := instance(analysed, printer, name, nodes)) is not None:
             groups.setdefault((found.block, found.skeleton), []).append(found)
     definitions = []
     call_of = {}
@@ -107,7 +124,9 @@ def build_program(
     """The program `printer` renders for `analysed`; `source` names where it came from."""
     graph = analysed.graph
     values, params = value_params(analysed, printer)
-    units = _units(analysed)
+    units = _units(
+        analysed, lambda name, nodes: instance(analysed, printer, name, nodes) is not None
+    )
     taken = {
         "forward",
         identifier(graph.name, "model"),

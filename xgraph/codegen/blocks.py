@@ -86,7 +86,10 @@ def instance(
         skeleton.append((local, node.op, refs, ranks, tuple(shape)))
         code = Code('f"{name}_' + local + '"')
         steps.append(LayerStep(node, code, local, tuple(calls), ranks))
-    block = nodes[0].block_uses[0] if nodes[0].block_uses else "block"
+    # the block this instance uses: at its own depth among the node's nested instances
+    depth = nodes[0].block.index(name) if name in nodes[0].block else 0
+    uses = nodes[0].block_uses
+    block = uses[depth] if depth < len(uses) else "block"
     (block_input,) = outside_inputs
     return Instance(
         name,

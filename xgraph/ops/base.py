@@ -68,12 +68,13 @@ class ParamSpec:
 
     `init` says how a fresh model fills it: "kernel" draws from the spec's kernel
     initialiser (Glorot-uniform by default), "zeros" and "ones" are constants (biases,
-    BatchNorm's beta and gamma, moving statistics), as Keras initialises them."""
+    BatchNorm's beta and gamma, moving statistics), as Keras initialises them, and a number
+    is a constant of the op's choosing (LayerScale's 1e-6)."""
 
     name: str
     shape: Shape
     trainable: bool
-    init: Initializer = "kernel"
+    init: Initializer | float = "kernel"
     # A whole number a framework keeps as an integer (Keras Normalization's count): read
     # from integer tensors in weight files as it is, held as float32 like every weight.
     integer: bool = False
@@ -114,6 +115,11 @@ MacRule = Callable[[Any, Sequence[Shape], Shape], int]
 
 def no_params(attrs: Any, inputs: Sequence[Shape]) -> list[ParamSpec]:
     return []
+
+
+def same_shape(attrs: Any, inputs: Sequence[Shape]) -> Shape:
+    """The output has the input's shape (element-wise and per-channel ops)."""
+    return inputs[0]
 
 
 def no_macs(attrs: Any, inputs: Sequence[Shape], output: Shape) -> int:

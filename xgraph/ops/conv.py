@@ -1,4 +1,5 @@
-"""Convolutions: regular, depthwise, and depthwise separable (depthwise then 1x1 pointwise)."""
+"""Convolutions: regular (optionally grouped), depthwise, and depthwise separable (depthwise
+then 1x1 pointwise)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from xgraph.ops.base import (
     OpExample,
     ParamSpec,
     Shape,
+    ShapeError,
     require_rank,
 )
 from xgraph.ops.fields import Activation, Padding, Pair
@@ -38,7 +40,12 @@ class WindowAttrs(Attrs):
 
 
 class Conv2dAttrs(WindowAttrs):
+    """`groups` splits the input channels and the filters into that many groups, each group
+    of filters seeing only its group of channels (Keras Conv2D's `groups`): ConvNeXt's 7x7
+    depthwise convolution is `groups` = channels = filters."""
+
     filters: Positive
+    groups: Positive = 1
 
 
 class DepthwiseConv2dAttrs(WindowAttrs):
@@ -62,17 +69,27 @@ def _bias(attrs: WindowAttrs, channels: int) -> list[ParamSpec]:
 
 
 def conv2d_shape(attrs: Conv2dAttrs, inputs: Sequence[Shape]) -> Shape:
-    return (*_spatial(attrs, inputs[0], "conv2d"), attrs.filters)
+    spatial = _spatial(attrs, inputs[0], "conv2d")
+    channels, groups = inputs[0][-1], attrs.groups
+    if channels % groups or attrs.filters % groups:
+        raise ShapeError(
+            f"conv2d with groups={groups} needs input channels and filters divisible by "
+            f"{groups}, got {channels} input channels and {attrs.filters} filters",
+            attr="groups",
+        )
+    return (*spatial, attrs.filters)
 
 
 def conv2d_params(attrs: Conv2dAttrs, inputs: Sequence[Shape]) -> list[ParamSpec]:
-    kernel = (*attrs.kernel_size, inputs[0][-1], attrs.filters)
+    # Keras's layout: each filter sees the in / groups channels of its group.
+    kernel = (*attrs.kernel_size, inputs[0][-1] // attrs.groups, attrs.filters)
     return [ParamSpec("kernel", kernel, True), *_bias(attrs, attrs.filters)]
 
 
 def conv2d_macs(attrs: Conv2dAttrs, inputs: Sequence[Shape], output: Shape) -> int:
     kh, kw = attrs.kernel_size
-    return output[0] * output[1] * attrs.filters * kh * kw * inputs[0][-1]
+    per_filter = kh * kw * (inputs[0][-1] // attrs.groups)
+    return output[0] * output[1] * attrs.filters * per_filter
 
 
 def depthwise_shape(attrs: DepthwiseConv2dAttrs, inputs: Sequence[Shape]) -> Shape:
@@ -119,7 +136,7 @@ OPS = [
         "conv2d",
         Conv2dAttrs,
         conv2d_shape,
-        "2D convolution (Keras Conv2D).",
+        "2D convolution, optionally grouped (Keras Conv2D).",
         params=conv2d_params,
         macs=conv2d_macs,
         examples=(
@@ -149,6 +166,16 @@ OPS = [
                 "dilated_same",
                 ((9, 9, 2),),
                 {"filters": 3, "kernel_size": 3, "dilation_rate": 2, "padding": "same"},
+            ),
+            OpExample(
+                "grouped",
+                ((6, 6, 4),),
+                {"filters": 6, "kernel_size": 3, "groups": 2, "strides": 2, "padding": "same"},
+            ),
+            OpExample(
+                "groups_per_channel",
+                ((5, 5, 3),),
+                {"filters": 3, "kernel_size": 3, "groups": 3, "padding": "same"},
             ),
         ),
         batch_norm_fold=BatchNormFold("kernel"),

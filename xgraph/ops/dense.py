@@ -17,6 +17,7 @@ from xgraph.ops.base import (
     Shape,
     ShapeError,
     format_shape,
+    same_shape,
 )
 from xgraph.ops.fields import Activation, as_tuple
 
@@ -41,6 +42,14 @@ class DropoutAttrs(Attrs):
     noise_shape: (
         Annotated[tuple[Annotated[int, Field(ge=1)], ...], BeforeValidator(as_tuple)] | None
     ) = None
+
+
+class StochasticDepthAttrs(Attrs):
+    """Drop-path: in training, each example's value is dropped whole with probability `rate`
+    and the kept ones scaled by 1 / (1 - rate); the identity at inference (Keras ConvNeXt's
+    StochasticDepth, timm's DropPath). It goes on a residual branch, before the sum."""
+
+    rate: Annotated[float, Field(ge=0, lt=1)]
 
 
 def dense_shape(attrs: DenseAttrs, inputs: Sequence[Shape]) -> Shape:
@@ -106,5 +115,12 @@ OPS = [
             OpExample("rate", ((4, 4, 3),), {"rate": 0.5}),
             OpExample("per_example", ((4, 4, 3),), {"rate": 0.2, "noise_shape": [1, 1, 1]}),
         ),
+    ),
+    OpDef(
+        "stochastic_depth",
+        StochasticDepthAttrs,
+        same_shape,
+        "Drops whole examples of a residual branch in training (drop-path); identity after.",
+        examples=(OpExample("image", ((4, 4, 3),), {"rate": 0.25}),),
     ),
 ]

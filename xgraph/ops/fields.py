@@ -6,9 +6,19 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BeforeValidator, Field
 
-# hard_sigmoid is Keras 3's: relu6(x + 3) / 6; hard_swish is x * hard_sigmoid(x).
+# hard_sigmoid is Keras 3's: relu6(x + 3) / 6; hard_swish is x * hard_sigmoid(x); gelu is
+# the exact x * Phi(x) (Keras's "gelu", torch's GELU()).
 ActivationName = Literal[
-    "linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "swish", "hard_swish"
+    "linear",
+    "relu",
+    "relu6",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softmax",
+    "swish",
+    "hard_swish",
+    "gelu",
 ]
 ACTIVATIONS: tuple[str, ...] = get_args(ActivationName)
 

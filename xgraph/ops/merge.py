@@ -1,4 +1,5 @@
-"""Ops that join branches: element-wise add and multiply, and concatenation along an axis."""
+"""Ops that join branches: element-wise add and multiply, a residual sum with a constant scale,
+and concatenation along an axis."""
 
 from __future__ import annotations
 
@@ -17,16 +18,24 @@ class MultiplyAttrs(Attrs):
     does. Inputs of different ranks are refused: a `reshape` says how they line up."""
 
 
+class ScaledAddAttrs(Attrs):
+    """y = inputs[0] + scale * inputs[1], a residual branch scaled by a constant before it is
+    added (InceptionResNetV2's CustomScaleLayer)."""
+
+    scale: float
+
+
 class ConcatAttrs(Attrs):
     """`axis` counts over (H, W, C), batch excluded; -1 (channels) by default."""
 
     axis: int = -1
 
 
-def add_shape(attrs: AddAttrs, inputs: Sequence[Shape]) -> Shape:
+def add_shape(attrs: AddAttrs | ScaledAddAttrs, inputs: Sequence[Shape]) -> Shape:
     if any(shape != inputs[0] for shape in inputs[1:]):
         shapes = ", ".join(format_shape(s) for s in inputs)
-        raise ShapeError(f"add needs inputs of one shape, got {shapes}")
+        op = "scaled_add" if isinstance(attrs, ScaledAddAttrs) else "add"
+        raise ShapeError(f"{op} needs inputs of one shape, got {shapes}")
     return inputs[0]
 
 
@@ -69,6 +78,16 @@ OPS = [
         min_inputs=2,
         max_inputs=None,
         examples=(OpExample("three", ((4, 4, 3), (4, 4, 3), (4, 4, 3)), {}),),
+    ),
+    OpDef(
+        "scaled_add",
+        ScaledAddAttrs,
+        add_shape,
+        "inputs[0] + scale * inputs[1], a residual sum with a constant scale "
+        "(InceptionResNetV2's CustomScaleLayer).",
+        min_inputs=2,
+        max_inputs=2,
+        examples=(OpExample("residual", ((4, 4, 3), (4, 4, 3)), {"scale": 0.17}),),
     ),
     OpDef(
         "multiply",

@@ -1,4 +1,4 @@
-"""Ops that only move or pad values: inputs, zero padding and reshapes."""
+"""Ops that only move, pad or crop values: inputs, zero padding, cropping and reshapes."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ class ZeroPad2dAttrs(Attrs):
     padding: ExplicitPadding = ((1, 1), (1, 1))
 
 
+class Cropping2dAttrs(Attrs):
+    """Rows and columns cut off each side, spelt as zero_pad2d's `padding` is (Keras
+    Cropping2D's `cropping`): `c`, `[ch, cw]` or `[[top, bottom], [left, right]]`."""
+
+    cropping: ExplicitPadding = ((0, 0), (0, 0))
+
+
 class ReshapeAttrs(Attrs):
     """The shape of one example after the reshape, batch excluded, read in (H, W, C) order
     as Keras's Reshape reads it; one axis may be -1, inferred from the others."""
@@ -46,6 +53,19 @@ def zero_pad2d_shape(attrs: ZeroPad2dAttrs, inputs: Sequence[Shape]) -> Shape:
     (top, bottom), (left, right) = attrs.padding
     height, width, channels = inputs[0]
     return (height + top + bottom, width + left + right, channels)
+
+
+def cropping2d_shape(attrs: Cropping2dAttrs, inputs: Sequence[Shape]) -> Shape:
+    require_rank(inputs[0], 3, "cropping2d")
+    (top, bottom), (left, right) = attrs.cropping
+    height, width, channels = inputs[0]
+    if top + bottom >= height or left + right >= width:
+        raise ShapeError(
+            f"cropping2d cannot cut {top} + {bottom} rows and {left} + {right} columns off "
+            f"{format_shape(inputs[0])}: at least one row and one column must remain",
+            attr="cropping",
+        )
+    return (height - top - bottom, width - left - right, channels)
 
 
 def reshape_shape(attrs: ReshapeAttrs, inputs: Sequence[Shape]) -> Shape:
@@ -84,6 +104,13 @@ OPS = [
         zero_pad2d_shape,
         "Pads height and width with zeros (Keras ZeroPadding2D).",
         examples=(OpExample("asymmetric", ((4, 4, 3),), {"padding": [[1, 0], [2, 3]]}),),
+    ),
+    OpDef(
+        "cropping2d",
+        Cropping2dAttrs,
+        cropping2d_shape,
+        "Cuts rows and columns off the edges of height and width (Keras Cropping2D).",
+        examples=(OpExample("asymmetric", ((6, 7, 2),), {"cropping": [[1, 0], [2, 1]]}),),
     ),
     OpDef(
         "reshape",

@@ -66,6 +66,8 @@ def initial_value(param: ParamSpec, scheme: str, rng: np.random.Generator) -> np
         return np.zeros(param.shape, dtype=np.float32)
     if param.init == "ones":
         return np.ones(param.shape, dtype=np.float32)
+    if isinstance(param.init, float):
+        return np.full(param.shape, param.init, dtype=np.float32)
     return _kernel(scheme, param.shape, rng)
 
 
@@ -92,7 +94,8 @@ def random_weights(analysed: AnalysedGraph, seed: int | None = 0) -> Weights:
     Default statistics (mean 0, variance 1) make BatchNorm an identity and hide its bugs
     (epsilon, momentum, layout); parity checks use these instead.
     Constant parameters become random around their constant: ones (scales, variances) uniform
-    in [0.5, 1.5], zeros (shifts, means, biases) normal with standard deviation 0.1.
+    in [0.5, 1.5], zeros (shifts, means, biases) normal with standard deviation 0.1; an op's
+    own constant (LayerScale's 1e-6, which would hide the branch it scales) as ones.
     """
     rng = np.random.default_rng(seed)
     weights = initial_weights(analysed, seed=None if seed is None else seed + 1)
@@ -101,7 +104,7 @@ def random_weights(analysed: AnalysedGraph, seed: int | None = 0) -> Weights:
             key = weight_key(node.name, param.name)
             if param.integer:  # a count: a whole number, as a framework holds it
                 weights[key] = np.asarray(rng.integers(0, 1000, param.shape), dtype=np.float32)
-            elif param.init == "ones":
+            elif param.init == "ones" or isinstance(param.init, float):
                 weights[key] = rng.uniform(0.5, 1.5, param.shape).astype(np.float32)
             elif param.init == "zeros":
                 weights[key] = rng.normal(0.0, 0.1, param.shape).astype(np.float32)

@@ -1,6 +1,6 @@
 """What the keras backend knows about one op: a `KerasRule`, and the helpers rules share.
 
-Rules import neither keras nor tensorflow: lowerings describe built-in layers by class name,
+Rules import neither keras nor tensorflow: lowerings describe layers by module and class name,
 and Keras's weight files are read from the facts a rule states (the layer class and its
 weights in Keras's order) with h5py alone.
 """
@@ -19,6 +19,7 @@ from xgraph.ir.graph import Node
 from xgraph.weights.slots import WeightSlot, kept
 
 LAYERS = "keras.layers"
+OWN_LAYERS = "xgraph_keras.layers"  # xgraph's own, for ops no built-in layer computes
 
 Lowering = Callable[[AnalysedGraph, Node], list[LayerCall]]
 
@@ -33,6 +34,10 @@ class KerasRule:
     lower: Lowering
     layer_class: str | None = None
     weights: Mapping[str, WeightSlot] = field(default_factory=dict)
+    # None: the layers before the node's own are a chain through which all its inputs pass.
+    # An index: they take only that input, and the others go straight to the node's own
+    # layer (scaled_add's Rescaling of the residual branch, before the Add).
+    branch: int | None = None
 
 
 def keras_rules() -> Mapping[str, KerasRule]:

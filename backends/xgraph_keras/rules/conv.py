@@ -28,7 +28,7 @@ def _windowed(node: Node, a: WindowAttrs, cls: str, **kwargs: object) -> list[La
 
 def lower_conv2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
     a = attrs_of(node, Conv2dAttrs)
-    return _windowed(node, a, "Conv2D", filters=a.filters)
+    return _windowed(node, a, "Conv2D", filters=a.filters, groups=a.groups)
 
 
 def lower_depthwise_conv2d(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:

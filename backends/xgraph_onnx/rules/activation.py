@@ -41,6 +41,7 @@ def activation_nodes(node: Node, name: str, source: str, output: str) -> Lowered
         "hard_swish": ("HardSwish", {}),
         "tanh": ("Tanh", {}),
         "softmax": ("Softmax", {"axis": 1}),
+        "gelu": ("Gelu", {}),  # exact (approximate="none"): opset 20
     }
     op_type, attrs = single[name]
     return Lowered([OnnxNode(op_type, (source,), (output,), attrs)])

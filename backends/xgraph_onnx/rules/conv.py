@@ -1,5 +1,5 @@
 """Convolutions in ONNX: TensorFlow's 'same' padding as explicit (possibly asymmetric) pads;
-a depthwise convolution is a grouped Conv; a separable one, two Convs."""
+a grouped conv2d and a depthwise convolution are grouped Convs; a separable one, two Convs."""
 
 from __future__ import annotations
 
@@ -51,7 +51,16 @@ def _conv(
 
 def lower_conv2d(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
     a = attrs_of(node, Conv2dAttrs)
-    conv = _conv(analysed, node, a, inputs[0], "kernel", inner(node, "pre"), bias=a.use_bias)
+    conv = _conv(
+        analysed,
+        node,
+        a,
+        inputs[0],
+        "kernel",
+        inner(node, "pre"),
+        group=a.groups,
+        bias=a.use_bias,
+    )
     return then_activate(node, Lowered([conv]), a.activation)
 
 

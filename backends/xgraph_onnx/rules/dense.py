@@ -1,5 +1,6 @@
 """Dense layers in ONNX (MatMul with Keras's (in, out) kernel, on the last axis of the
-channels-last value), flatten in (H, W, C) order, and dropout (nothing, in inference)."""
+channels-last value), flatten in (H, W, C) order, and dropout and drop-path (nothing, in
+inference)."""
 
 from __future__ import annotations
 
@@ -60,4 +61,5 @@ RULES = {
     "dense": OnnxRule(lower_dense, {"kernel": MATRIX, "bias": VECTOR}),
     "flatten": OnnxRule(lower_flatten),
     "dropout": OnnxRule(lower_dropout),
+    "stochastic_depth": OnnxRule(lower_dropout),  # the identity in inference, as dropout
 }

@@ -1,17 +1,30 @@
-"""Joining branches in ONNX: Sum, and Concat on the spec's axis as an NCHW axis."""
+"""Joining branches in ONNX: Sum, a scaled residual sum as Mul and Add, and Concat on the
+spec's axis as an NCHW axis."""
 
 from __future__ import annotations
 
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
-from xgraph.ops.merge import ConcatAttrs
+from xgraph.ops.merge import ConcatAttrs, ScaledAddAttrs
 from xgraph.weights.layouts import channels_first_dim
-from xgraph_onnx.rules.base import Lowered, OnnxNode, OnnxRule, rank
+from xgraph_onnx.rules.base import Lowered, OnnxNode, OnnxRule, constant, inner, rank
 
 
 def lower_add(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
     return Lowered([OnnxNode("Sum", inputs, (node.name,))])
+
+
+def lower_scaled_add(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
+    """inputs[0] + inputs[1] * scale, the scale a float32 constant, as Keras computes it."""
+    scale, scaled = constant(node, "scale"), inner(node, "scaled")
+    return Lowered(
+        [
+            OnnxNode("Mul", (inputs[1], scale), (scaled,)),
+            OnnxNode("Add", (inputs[0], scaled), (node.name,)),
+        ],
+        {scale: attrs_of(node, ScaledAddAttrs).scale},
+    )
 
 
 def lower_multiply(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
@@ -31,6 +44,7 @@ def lower_concat(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -
 
 RULES = {
     "add": OnnxRule(lower_add),
+    "scaled_add": OnnxRule(lower_scaled_add),
     "multiply": OnnxRule(lower_multiply),
     "concat": OnnxRule(lower_concat),
 }

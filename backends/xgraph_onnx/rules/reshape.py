@@ -1,12 +1,12 @@
-"""Inputs and zero padding in ONNX. An input needs no node: it is a graph input, made NCHW
-by the backend when the model takes NHWC."""
+"""Inputs, zero padding, cropping and reshapes in ONNX. An input needs no node: it is a graph
+input, made NCHW by the backend when the model takes NHWC."""
 
 from __future__ import annotations
 
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
-from xgraph.ops.reshape import ZeroPad2dAttrs
+from xgraph.ops.reshape import Cropping2dAttrs, ZeroPad2dAttrs
 from xgraph_onnx.rules.base import (
     Lowered,
     OnnxNode,
@@ -32,6 +32,17 @@ def lower_zero_pad2d(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...
     )
 
 
+def lower_cropping2d(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
+    """A Slice of height and width (NCHW axes 2 and 3), between the input's known sizes."""
+    (top, bottom), (left, right) = attrs_of(node, Cropping2dAttrs).cropping
+    height, width = analysed.input_shape_of(node)[0][:2]
+    starts, ends, axes = constant(node, "starts"), constant(node, "ends"), constant(node, "axes")
+    return Lowered(
+        [OnnxNode("Slice", (inputs[0], starts, ends, axes), (node.name,))],
+        {starts: [top, left], ends: [height - bottom, width - right], axes: [2, 3]},
+    )
+
+
 def lower_reshape(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) -> Lowered:
     """Keras reshapes in (H, W, C) order: channels last, Reshape (0 keeps the batch), and
     channels first again."""
@@ -52,5 +63,6 @@ def lower_reshape(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...]) 
 RULES = {
     "input": OnnxRule(lower_input),
     "zero_pad2d": OnnxRule(lower_zero_pad2d),
+    "cropping2d": OnnxRule(lower_cropping2d),
     "reshape": OnnxRule(lower_reshape),
 }

@@ -21,6 +21,7 @@ ACTIVATION_LAYERS = {
     "softmax": LayerCall(NN, "Softmax", {"dim": 1}),  # the channel axis of (N, C, ...)
     "swish": LayerCall(NN, "SiLU"),
     "hard_swish": LayerCall(NN, "Hardswish"),
+    "gelu": LayerCall(NN, "GELU"),  # exact (approximate="none"), as Keras's "gelu"
 }
 
 

@@ -1,5 +1,7 @@
 """Convolutions in torch: TensorFlow's 'same' padding as a `pad` where torch's symmetric
-padding cannot say it, and a fused activation, as Keras's layers have."""
+padding cannot say it, and a fused activation, as Keras's layers have. A grouped conv2d is
+torch's grouped Conv2d; a depthwise one has a class of its own (`DepthwiseConv2d`), which
+initialises with Keras's depthwise fans."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ def _convolution(
 
 def lower_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
     a = attrs_of(node, Conv2dAttrs)
-    return _convolution(analysed, node, a, "Conv2d", out_channels=a.filters)
+    return _convolution(analysed, node, a, "Conv2d", out_channels=a.filters, groups=a.groups)
 
 
 def lower_depthwise_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
@@ -51,7 +53,7 @@ def lower_depthwise_conv2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
         analysed,
         node,
         a,
-        "Conv2d",
+        "DepthwiseConv2d",
         out_channels=groups * a.depth_multiplier,
         groups=groups,
     )

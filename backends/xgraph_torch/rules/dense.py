@@ -6,7 +6,7 @@ from xgraph.backend.lowering import LayerCall
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
-from xgraph.ops.dense import DenseAttrs, DropoutAttrs
+from xgraph.ops.dense import DenseAttrs, DropoutAttrs, StochasticDepthAttrs
 from xgraph_torch.rules.base import LAYERS, NN, TorchRule, channels, dense_kernel, vector
 
 
@@ -36,8 +36,19 @@ def lower_dropout(analysed: AnalysedGraph, node: Node) -> LayerCall:
     return LayerCall(LAYERS, "Dropout", {"p": a.rate, "noise_shape": (noise[-1], *noise[:-1])})
 
 
+def lower_stochastic_depth(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    """Dropout of whole examples: one draw per example, shared by every other axis."""
+    rank = len(analysed.input_shape_of(node)[0])
+    return LayerCall(
+        LAYERS,
+        "Dropout",
+        {"p": attrs_of(node, StochasticDepthAttrs).rate, "noise_shape": (1,) * rank},
+    )
+
+
 RULES = {
     "dense": TorchRule(lower_dense, {"kernel": dense_kernel("weight"), "bias": vector("bias")}),
     "flatten": TorchRule(lower_flatten),
     "dropout": TorchRule(lower_dropout),
+    "stochastic_depth": TorchRule(lower_stochastic_depth),
 }

@@ -1,4 +1,5 @@
-"""BatchNorm in torch: Keras's epsilon kept, Keras's momentum m as torch's 1 - m."""
+"""Normalisation in torch: BatchNorm (Keras's epsilon kept, Keras's momentum m as torch's
+1 - m), LayerNorm of the channels, and LayerScale."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from xgraph.backend.lowering import LayerCall
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
-from xgraph.ops.norm import BatchNormAttrs
+from xgraph.ops.norm import BatchNormAttrs, LayerNormAttrs, LayerScaleAttrs
 from xgraph_torch.rules.base import LAYERS, TorchRule, channels, vector
 
 
@@ -25,6 +26,27 @@ def lower_batch_norm(analysed: AnalysedGraph, node: Node) -> LayerCall:
     )
 
 
+def lower_layer_norm(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    a = attrs_of(node, LayerNormAttrs)
+    return LayerCall(
+        LAYERS,
+        "LayerNorm",
+        {
+            "num_features": channels(analysed, node),
+            "eps": a.epsilon,
+            "center": a.center,
+            "scale": a.scale,
+        },
+    )
+
+
+def lower_layer_scale(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    a = attrs_of(node, LayerScaleAttrs)
+    return LayerCall(
+        LAYERS, "LayerScale", {"num_features": channels(analysed, node), "init_value": a.init_value}
+    )
+
+
 RULES = {
     "batch_norm": TorchRule(
         lower_batch_norm,
@@ -35,4 +57,6 @@ RULES = {
             "moving_variance": vector("running_var"),
         },
     ),
+    "layer_norm": TorchRule(lower_layer_norm, {"gamma": vector("weight"), "beta": vector("bias")}),
+    "layer_scale": TorchRule(lower_layer_scale, {"gamma": vector("gamma")}),
 }

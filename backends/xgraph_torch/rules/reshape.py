@@ -1,4 +1,4 @@
-"""Inputs, zero padding and reshapes in torch.
+"""Inputs, zero padding, cropping and reshapes in torch.
 
 A reshape reads and writes values in (H, W, C) order; a tensor whose axes other than the
 channels are all 1 (or whose channels are 1) holds them in that order in NCHW too, so those
@@ -10,7 +10,7 @@ from xgraph.backend.lowering import LayerCall
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
 from xgraph.ops.base import Shape, attrs_of
-from xgraph.ops.reshape import ZeroPad2dAttrs
+from xgraph.ops.reshape import Cropping2dAttrs, ZeroPad2dAttrs
 from xgraph_torch.rules.base import LAYERS, NN, TorchRule
 
 
@@ -21,6 +21,10 @@ def lower_input(analysed: AnalysedGraph, node: Node) -> None:
 def lower_zero_pad2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
     (top, bottom), (left, right) = attrs_of(node, ZeroPad2dAttrs).padding
     return LayerCall(NN, "ZeroPad2d", {"padding": (left, right, top, bottom)})
+
+
+def lower_cropping2d(analysed: AnalysedGraph, node: Node) -> LayerCall:
+    return LayerCall(LAYERS, "Cropping2d", {"cropping": attrs_of(node, Cropping2dAttrs).cropping})
 
 
 def _same_order_in_nchw(shape: Shape) -> bool:
@@ -44,5 +48,6 @@ def lower_reshape(analysed: AnalysedGraph, node: Node) -> LayerCall:
 RULES = {
     "input": TorchRule(lower_input),
     "zero_pad2d": TorchRule(lower_zero_pad2d),
+    "cropping2d": TorchRule(lower_cropping2d),
     "reshape": TorchRule(lower_reshape),
 }
