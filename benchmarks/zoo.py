@@ -3,8 +3,7 @@ tests/test_zoo_classic.py) against its spec, at its default input size, in the t
 and ONNX builds (`make zoo`).
 
 For each constructor: the Keras model with its own initial weights (weights=None) and
-random BatchNorm statistics is saved as `.weights.h5` (`.keras` for ConvNeXt, whose nested
-models only a config places); xgraph reads the file and builds the
+random BatchNorm statistics is saved as `.weights.h5`; xgraph reads the file and builds the
 spec in each backend; all run the same random pixels. Printed per model: nodes (= Keras
 layers), parameters (xgraph = Keras), each backend's largest relative error at the logits
 against Keras's, and Keras's own sensitivity: how far Keras's logits move when the input
@@ -78,14 +77,8 @@ def run(spec: str, batch: int, folder: Path) -> dict[str, object]:
     )
     rng = np.random.default_rng(1)
     batch_norm_statistics(model, rng)
-    # A model holding models (ConvNeXt's Sequential stem) is read from its .keras, whose
-    # config names the nested layers; the others from their .weights.h5.
-    if any(isinstance(layer, keras.Model) for layer in model.layers):
-        path = folder / f"{spec}.keras"
-        model.save(path)
-    else:
-        path = folder / f"{spec}.weights.h5"
-        model.save_weights(path)
+    path = folder / f"{spec}.weights.h5"
+    model.save_weights(path)
     x = rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32)
     want = np.asarray(model.predict_on_batch(x))
     nudged = x * (1 + 1e-7 * rng.choice([-1.0, 1.0], x.shape)).astype(np.float32)

@@ -746,30 +746,73 @@ nodes:
 """
 
 
-def test_a_nested_models_layers_are_read_from_the_keras_files_config(tmp_path: Path) -> None:
-    """ConvNeXt's stem is a Sequential inside the model: a `.keras` names its layers, and they
-    load by name; a `.weights.h5` only numbers them inside the nested model, so where they sit
-    among the others is unknown, and xgraph says so rather than guess."""
+def _nested_model(sublayers: list[Any], top: list[Any]) -> Any:
+    """A Keras model: a Sequential of `sublayers` (named "stem"), then the `top` layers."""
     keras = import_keras()
     image = keras.Input((8, 8, 3), name="image")
-    stem = keras.Sequential(
+    x = keras.Sequential(sublayers, name="stem")(image)
+    for layer in top:
+        x = layer(x)
+    model = keras.Model(image, x)
+    randomise(model, seed=5)
+    return model
+
+
+def test_a_nested_models_layers_are_read_from_both_keras_files(tmp_path: Path) -> None:
+    """ConvNeXt's stem is a Sequential inside the model: a `.keras` names its layers; a
+    `.weights.h5` numbers them only inside the Sequential, and xgraph places them where the
+    graph has a run of nodes that takes them, which here is one place."""
+    keras = import_keras()
+    model = _nested_model(
         [
             keras.layers.Conv2D(4, 2, strides=2, name="stem_conv"),
             keras.layers.LayerNormalization(name="stem_layernorm"),
         ],
-        name="stem",
+        [keras.layers.Conv2D(4, 1, name="head")],
     )
-    model = keras.Model(image, keras.layers.Conv2D(4, 1, name="head")(stem(image)))
-    randomise(model, seed=5)
     model.save(tmp_path / "nested.keras")
     model.save_weights(tmp_path / "nested.weights.h5")
     analysed = loads(NESTED)
-    weights = read_weights(tmp_path / "nested.keras", analysed)
-    for name in ("stem_conv", "head"):
-        layer = stem.get_layer(name) if name.startswith("stem") else model.get_layer(name)
-        np.testing.assert_array_equal(weights[f"{name}/kernel"], layer.get_weights()[0])
-    gamma = stem.get_layer("stem_layernorm").get_weights()[0]
-    np.testing.assert_array_equal(weights["stem_layernorm/gamma"], gamma)
-    with pytest.raises(SpecError, match="'sequential' is a model inside the model") as raised:
-        read_weights(tmp_path / "nested.weights.h5", analysed)
+    stem = model.get_layer("stem")
+    want = {
+        "stem_conv/kernel": stem.get_layer("stem_conv").get_weights()[0],
+        "stem_layernorm/gamma": stem.get_layer("stem_layernorm").get_weights()[0],
+        "head/kernel": model.get_layer("head").get_weights()[0],
+    }
+    for name in ("nested.keras", "nested.weights.h5"):
+        weights = read_weights(tmp_path / name, analysed)
+        for key, value in want.items():
+            np.testing.assert_array_equal(weights[key], value, err_msg=f"{name}: {key}")
+
+
+AMBIGUOUS = """
+xgraph: 1
+name: ambiguous
+inputs:
+  - {name: image, shape: [8, 8, 3]}
+nodes:
+  - {name: stem_norm, op: layer_norm}
+  - {name: conv, op: conv2d, filters: 3, kernel_size: 1}
+  - {name: norm, op: layer_norm}
+"""
+
+
+def test_a_nested_model_whose_layers_fit_twice_is_refused_from_a_weights_h5(
+    tmp_path: Path,
+) -> None:
+    """The stem's one LayerNormalization fits either LayerNorm node: a `.weights.h5` cannot
+    say which, and xgraph names the `.keras` file rather than guess; that one reads."""
+    keras = import_keras()
+    model = _nested_model(
+        [keras.layers.LayerNormalization(name="stem_norm")],
+        [keras.layers.Conv2D(3, 1, name="conv"), keras.layers.LayerNormalization(name="norm")],
+    )
+    model.save(tmp_path / "twice.keras")
+    model.save_weights(tmp_path / "twice.weights.h5")
+    analysed = loads(AMBIGUOUS)
+    with pytest.raises(SpecError, match="fit the graph in more than one place") as raised:
+        read_weights(tmp_path / "twice.weights.h5", analysed)
     assert "read the model's .keras file instead" in str(raised.value.hint)
+    weights = read_weights(tmp_path / "twice.keras", analysed)
+    gamma = model.get_layer("stem").get_layer("stem_norm").get_weights()[0]
+    np.testing.assert_array_equal(weights["stem_norm/gamma"], gamma)

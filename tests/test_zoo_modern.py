@@ -270,7 +270,6 @@ NUMERIC += [
             "convnext_tiny_stage_2_block_4_gelu",
             "convnext_tiny_stage_3_block_2_pointwise_conv_2",
         ),
-        weights_suffix=".keras",
     ),
 ]
 

@@ -43,9 +43,6 @@ class Variant:
     # Operations Keras's model builds from tensor arithmetic (ConvNeXt's `inputs + x`), not
     # as layers, that are nodes of the spec: their class names (`Add`).
     keras_ops: tuple[str, ...] = ()
-    # How Keras saves the weights xgraph reads: `.keras` where nested models need the config's
-    # names (a `.weights.h5` does not place their layers).
-    weights_suffix: str = ".weights.h5"
 
     @property
     def input_size(self) -> tuple[int, int, int]:
@@ -169,11 +166,8 @@ def keras_facts(variant: Variant, folder: Path | None = None) -> KerasFacts:
         keras.backend.clear_session()
         return KerasFacts(layers, totals)
     randomise(model, seed=1)
-    weights_file = folder / f"{variant.id}{variant.weights_suffix}"
-    if variant.weights_suffix == ".keras":
-        model.save(weights_file)
-    else:
-        model.save_weights(weights_file)
+    weights_file = folder / f"{variant.id}.weights.h5"
+    model.save_weights(weights_file)
     low, high = variant.pixels
     x = np.random.default_rng(2).uniform(low, high, (variant.batch, *variant.input_size))
     x = x.astype(np.float32)

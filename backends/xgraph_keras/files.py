@@ -35,7 +35,6 @@ from xgraph.weights.checks import ReadOptions, WeightFileError, shown
 from xgraph.weights.initial import Weights
 from xgraph_keras.file_limits import (
     MOST_ARCHIVE_ENTRIES,
-    MOST_NESTED_MODELS,
     MOST_VARIABLES_PER_LAYER,
     archive_limit,
     most_layers,
@@ -77,47 +76,60 @@ def _layers_v3(
     prefer: frozenset[str],
     layer_bound: int,
 ) -> list[FileLayer]:
-    """Keras 3 layout; with `names_by_key` (from a .keras config) layers get their names."""
+    """Keras 3 layout; with `names_by_key` (from a .keras config) layers get their names.
+    The layers of a nested model (ConvNeXt's Sequential stem) are read from its own
+    `layers` group: named by the config, or else marked with the nested model's position
+    among the file's (xgraph_keras.nested places them)."""
     if "layers" not in h5:
         raise WeightFileError(source, "not a Keras weights file (no 'layers' group)")
-    found = _layers_in(h5, "", source, names_by_key, ops_by_class(prefer), layer_bound)
-    found.sort(key=lambda entry: entry[1])
-    return [layer for _, _, layer in found]
+    kinds = ops_by_class(prefer)
+    layers = child(h5, "layers", "group", source)
+    found = _layers_in(layers, "", source, names_by_key, kinds, layer_bound)
+    nested = sorted(
+        (_key_index(key), key) for key in layers if "layers" in child(layers, key, "group", source)
+    )
+    classes = {_CLASS_KEY.match(key).group("cls") for _, key in nested}  # type: ignore[union-attr]
+    if names_by_key is None and len(classes) > 1:
+        raise WeightFileError(
+            source,
+            f"nested models of several classes ({', '.join(sorted(map(shown, classes)))}): a "
+            ".weights.h5 numbers each class apart, so their order is unknown",
+            hint="read the model's .keras file instead: its config names every layer",
+        )
+    for position, (_, key) in enumerate(nested):
+        inner = child(child(layers, key, "group", source), "layers", "group", source)
+        for layer in _layers_in(inner, f"{key}/layers/", source, names_by_key, kinds, layer_bound):
+            if names_by_key is None:
+                layer.nested = position
+            found.append(layer)
+    return found
+
+
+def _key_index(key: str) -> int:
+    match = _CLASS_KEY.match(key)
+    return int(match.group("index") or 0) if match else 0
 
 
 def _layers_in(
-    group: Any,
+    layers: Any,
     prefix: str,
     source: str,
     names_by_key: dict[str, str] | None,
     kinds: dict[str, str],
     layer_bound: int,
-    depth: int = 0,
-) -> list[tuple[str, int, FileLayer]]:
-    """The layers of `group/layers` with weights, as (class, index, layer); a nested model's
-    (`layers/sequential/layers/...`, ConvNeXt's stem) by the names a `.keras` config gives
-    them: a `.weights.h5` alone does not say where they sit among the model's other layers."""
-    layers = child(group, "layers", "group", source)
+) -> list[FileLayer]:
+    """The layers with weights of one `layers` group, in each class's order; nested models
+    (groups with `layers` of their own) are left to the caller, one level deep at most."""
     count_at_most(layers, layer_bound, "layers", source)
     found = []
     for key in layers:
         path = f"{prefix}{key}"
         layer = child(layers, key, "group", source)
-        if "layers" in layer:  # a model inside the model
-            if names_by_key is None:
+        if "layers" in layer:
+            if prefix:
                 raise WeightFileError(
-                    source,
-                    f"'{shown(path)}' is a model inside the model: a .weights.h5 does not say "
-                    "where its layers sit among the others",
-                    hint="read the model's .keras file instead: its config names every layer",
+                    source, f"'{shown(path)}' is a model inside a nested model: not read"
                 )
-            if depth >= MOST_NESTED_MODELS:
-                raise WeightFileError(
-                    source, f"'{shown(path)}' nests models more than {MOST_NESTED_MODELS} deep"
-                )
-            found += _layers_in(
-                layer, f"{path}/layers/", source, names_by_key, kinds, layer_bound, depth + 1
-            )
             continue
         arrays = _vars(layer, source)
         if not arrays:
@@ -130,14 +142,14 @@ def _layers_in(
                 f"layer '{shown(path)}' holds weights, but xgraph has no op for "
                 f"Keras's '{shown(cls)}' layers",
             )
-        index = int(match.group("index") or 0) if match else 0
         name = names_by_key.get(path) if names_by_key else None
         kind = kinds[cls]
         layer_class = keras_rules()[kind].layer_class
         found.append(
-            (cls, index, FileLayer(kind, arrays, name, f"layer '{shown(path)}'", layer_class))
+            (_key_index(key), FileLayer(kind, arrays, name, f"layer '{shown(path)}'", layer_class))
         )
-    return found
+    found.sort(key=lambda entry: entry[0])
+    return [layer for _, layer in found]
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ from xgraph.ops.base import ParamSpec, format_shape
 from xgraph.weights.checks import ReadOptions, WeightFileError, as_float32, check_dtypes
 from xgraph.weights.initial import Weights, weight_key
 from xgraph_keras.layer_order import keras_layer_order
+from xgraph_keras.nested import place_nested
 from xgraph_keras.rules.base import class_key, keras_rules
 
 
@@ -49,6 +50,9 @@ class FileLayer:
     # none and `kind` was told from its weights' names, which reports then show.
     layer_class: str | None = None
     weight_names: tuple[str, ...] = ()
+    # The position of the nested model holding it, among the file's nested models (a
+    # `.weights.h5`'s `layers/sequential_1/layers/...`); None for the model's own layers.
+    nested: int | None = None
 
 
 def _named_by_keras(layer: FileLayer) -> bool:
@@ -118,6 +122,9 @@ def match_layers(
         else:
             positional.append(layer)
     remaining = [name for name in order if name not in assigned]
+    if any(layer.nested is not None for layer in positional):
+        assigned.update(_placed(analysed, remaining, positional, expected, source))
+        positional, remaining = [], []
     for kind in dict.fromkeys(
         [analysed.graph[n].op for n in remaining] + [la.kind for la in positional]
     ):
@@ -157,6 +164,29 @@ def match_layers(
         for param, tensor in zip(expected[name], assigned[name].arrays, strict=True):
             weights[weight_key(name, param.name)] = as_float32(np.asarray(tensor))
     return weights
+
+
+def _placed(
+    analysed: AnalysedGraph,
+    nodes: list[str],
+    layers: list[FileLayer],
+    expected: dict[str, tuple[ParamSpec, ...]],
+    source: str,
+) -> dict[str, FileLayer]:
+    """The nodes left paired with a file's layers where some sit in nested models, unnamed
+    (xgraph_keras.nested)."""
+    count = 1 + max(layer.nested for layer in layers if layer.nested is not None)
+    nested = [[layer for layer in layers if layer.nested == index] for index in range(count)]
+    top = [layer for layer in layers if layer.nested is None]
+    graph = analysed.graph
+    return place_nested(
+        nodes,
+        nested,
+        top,
+        lambda name: graph[name].op,
+        lambda name, layer: _misfit(graph[name].op, expected[name], layer) is None,
+        source,
+    )
 
 
 Signature = tuple[tuple[int, ...], ...]
