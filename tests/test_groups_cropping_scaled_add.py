@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import import_source
+from new_op_specs import GROUPED_SPEC
 
 from xgraph.api import codegen, loads
 from xgraph.backend import load_backend
@@ -20,34 +21,10 @@ from xgraph.reports.parity import probe_every_node, relative_error
 from xgraph.weights.formats import read_weights
 from xgraph.weights.initial import fans, initial_weights, random_weights
 
-# An Inception-ResNet block on a grouped stem, cropped as NASNet crops: every new op, with
-# BatchNorms after grouped convolutions (trained, and folded by --optimize).
-SPEC = """\
-xgraph: 1
-name: vocabulary
-inputs: [{name: image, shape: [9, 9, 4]}]
-nodes:
-  - {name: stem, op: conv2d, filters: 8, kernel_size: 3, groups: 2, padding: same, use_bias: false}
-  - {name: stem_bn, op: batch_norm, momentum: 0.9}
-  - {name: stem_act, op: activation, activation: relu}
-  - {name: branch_0, op: conv2d, filters: 4, kernel_size: 1, activation: relu}
-  - {name: branch_1a, op: conv2d, filters: 4, kernel_size: 1, inputs: [stem_act]}
-  - {name: branch_1b, op: conv2d, filters: 4, kernel_size: 3, groups: 4, padding: same,
-     use_bias: false}
-  - {name: branch_1b_bn, op: batch_norm, momentum: 0.9}
-  - {name: mixed, op: concat, inputs: [branch_0, branch_1b_bn]}
-  - {name: up, op: conv2d, filters: 8, kernel_size: 1}
-  - {name: residual, op: scaled_add, scale: 0.17, inputs: [stem_act, up]}
-  - {name: residual_act, op: activation, activation: relu}
-  - {name: crop, op: cropping2d, cropping: [[1, 0], [1, 0]]}
-  - {name: gap, op: global_avg_pool}
-  - {name: logits, op: dense, units: 3}
-"""
-
 
 @pytest.mark.parametrize("backend_name", ["torch", "keras", "onnx"])
 def test_optimize_keeps_every_node_and_folds_into_grouped_convs(backend_name: str) -> None:
-    analysed = loads(SPEC)
+    analysed = loads(GROUPED_SPEC)
     weights = random_weights(analysed, seed=3)  # random BatchNorm statistics too
     optimized = optimize(analysed, weights)
     kept = set(optimized.analysed.graph.names)
@@ -88,7 +65,7 @@ nodes:
 
 
 def _keras_applications_model(analysed: Any) -> Any:
-    """SPEC written as keras.applications writes InceptionResNetV2: the scaled sum is its
+    """GROUPED_SPEC written as keras.applications writes InceptionResNetV2: the scaled sum is its
     CustomScaleLayer, one layer of Keras's own naming."""
     from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
 
@@ -115,7 +92,7 @@ def test_a_keras_made_weights_file_loads_and_computes_keras_numbers(tmp_path: Pa
     """Keras's own model (CustomScaleLayer, grouped Conv2D, Cropping2D) with random weights,
     saved as a positional `.weights.h5`: read into the spec, all three backends compute its
     outputs."""
-    analysed = loads(SPEC)
+    analysed = loads(GROUPED_SPEC)
     model = _keras_applications_model(analysed)
     rng = np.random.default_rng(1)
     model.set_weights(

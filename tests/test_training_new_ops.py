@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from new_op_specs import GROUPED_SPEC
 
 from xgraph.api import loads
 from xgraph.backend import load_backend
@@ -65,36 +66,11 @@ nodes:
   - {name: head_ln, op: layer_norm, center: false}
   - {name: logits, op: dense, units: 4}
 """
-# An Inception-ResNet block on a grouped stem, cropped as NASNet crops: grouped convolutions
-# with BatchNorms after them, scaled_add and cropping2d.
-GROUPED_SPEC = """\
-xgraph: 1
-name: grouped
-params:
-  drop: {type: float, default: 0.0}
-inputs: [{name: image, shape: [12, 12, 3]}]
-nodes:
-  - {name: scale, op: rescaling, scale: 0.00392156862745098, offset: -0.5}
-  - {name: conv, op: conv2d, filters: 8, kernel_size: 3, strides: 2, padding: same}
-  - {name: stem, op: conv2d, filters: 8, kernel_size: 3, groups: 2, padding: same, use_bias: false}
-  - {name: stem_bn, op: batch_norm, momentum: 0.9}
-  - {name: stem_act, op: activation, activation: relu}
-  - {name: branch_0, op: conv2d, filters: 4, kernel_size: 1, activation: relu}
-  - {name: branch_1a, op: conv2d, filters: 4, kernel_size: 1, inputs: [stem_act]}
-  - {name: branch_1b, op: conv2d, filters: 4, kernel_size: 3, groups: 4, padding: same,
-     use_bias: false}
-  - {name: branch_1b_bn, op: batch_norm, momentum: 0.9}
-  - {name: mixed, op: concat, inputs: [branch_0, branch_1b_bn]}
-  - {name: up, op: conv2d, filters: 8, kernel_size: 1}
-  - {name: residual, op: scaled_add, scale: 0.17, inputs: [stem_act, up]}
-  - {name: residual_act, op: activation, activation: relu}
-  - {name: crop, op: cropping2d, cropping: [[1, 0], [1, 0]]}
-  - {name: gap, op: global_avg_pool}
-  - {name: logits, op: dense, units: 4}
-"""
 SPECS = {"modern": SPEC, "convnext_like": CONVNEXT_SPEC, "grouped": GROUPED_SPEC}
 # A weight each spec's new ops train
 TRAINED = {"modern": "se_expand/kernel", "convnext_like": "scale/gamma", "grouped": "up/kernel"}
+# The specs with drop-connect or drop-path (`drop`); the grouped one has none
+DROPPING = ("convnext_like", "modern")
 BATCH, STEPS = 8, 4
 
 
@@ -109,26 +85,31 @@ def _recipe() -> TrainingRecipe:
     )
 
 
-def _batches(steps: int, seed: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+def _batches(spec: str, steps: int, seed: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Batches of the spec's input and classes: pixels in [0, 255] for the specs that
+    rescale or patchify them, values around zero for the grouped one."""
+    analysed = loads(SPECS[spec])
+    shape = (BATCH, *analysed.input_shapes()[0])
+    classes = analysed.shapes[analysed.graph.outputs[0]][-1]
     rng = np.random.default_rng(seed)
-    return [
-        (
-            rng.uniform(0, 255, size=(BATCH, 12, 12, 3)).astype(np.float32),
-            rng.integers(0, 4, size=BATCH).astype(np.int64),
-        )
-        for _ in range(steps)
-    ]
+
+    def images() -> np.ndarray:
+        pixels = spec != "grouped"
+        values = rng.uniform(0, 255, size=shape) if pixels else rng.standard_normal(shape)
+        return values.astype(np.float32)
+
+    return [(images(), rng.integers(0, classes, size=BATCH).astype(np.int64)) for _ in range(steps)]
 
 
 def _start(drop: float, spec: str = "modern") -> tuple:
-    analysed = loads(SPECS[spec], [f"drop={drop}"])
+    analysed = loads(SPECS[spec], [f"drop={drop}"] if spec in DROPPING else [])
     weights = initial_weights(analysed, seed=2)
     if spec == "modern":
         # the statistics a Normalization adapted to the rescaled pixels, uniform in [0, 1], has
         weights["norm/mean"] = np.asarray([0.45, 0.5, 0.55], np.float32)
         weights["norm/variance"] = np.asarray([0.08, 0.09, 0.07], np.float32)
-    else:  # pixels in [0, 255] through a 4x4 patch: smaller kernels keep GELU's range
-        weights["stem/kernel"] *= np.float32(0.01)
+    elif spec == "convnext_like":  # pixels in [0, 255] through a 4x4 patch: smaller kernels
+        weights["stem/kernel"] *= np.float32(0.01)  # keep GELU's range
     return analysed, weights
 
 
@@ -145,7 +126,7 @@ def _train(backend: str, analysed, weights, batches) -> tuple[list[float], dict]
 @pytest.mark.parametrize("spec", sorted(SPECS))
 def test_steps_agree_in_torch_and_keras_with_every_new_op(spec: str) -> None:
     analysed, weights = _start(0.0, spec)
-    batches = _batches(STEPS)
+    batches = _batches(spec, STEPS)
     keras_losses, keras_weights = _train("keras", analysed, weights, batches)
     torch_losses, torch_weights = _train("torch", analysed, weights, batches)
     np.testing.assert_allclose(torch_losses, keras_losses, rtol=1e-4)
@@ -210,10 +191,10 @@ def test_drop_connect_drops_whole_examples_at_its_rate(backend_name: str, op: st
     np.testing.assert_array_equal(inference, x)
 
 
-@pytest.mark.parametrize("spec", sorted(SPECS))
+@pytest.mark.parametrize("spec", DROPPING)
 @pytest.mark.parametrize("backend_name", ["torch", "keras"])
 def test_a_model_with_drop_connect_trains(backend_name: str, spec: str) -> None:
     analysed, weights = _start(0.3, spec)
-    batch = _batches(1, seed=9)[0]
+    batch = _batches(spec, 1, seed=9)[0]
     losses, _ = _train(backend_name, analysed, weights, [batch] * 12)
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3]), losses

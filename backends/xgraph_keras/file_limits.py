@@ -12,8 +12,6 @@ _LAYERS_PER_NODE = 4
 _MORE_LAYERS = 64
 # A .keras archive: config.json, metadata.json, model.weights.h5 and perhaps a few assets.
 MOST_ARCHIVE_ENTRIES = 256
-# Models inside models (ConvNeXt's Sequential stem): how deep a file may nest them.
-MOST_NESTED_MODELS = 4
 # Bytes a .keras may expand to: each value as float64 three times over (a model saved with
 # an optimiser's state), and room for HDF5's bookkeeping and the config, per layer.
 _BYTES_PER_VALUE = 24

@@ -83,12 +83,10 @@ def _layers_v3(
     if "layers" not in h5:
         raise WeightFileError(source, "not a Keras weights file (no 'layers' group)")
     kinds = ops_by_class(prefer)
-    layers = child(h5, "layers", "group", source)
-    found = _layers_in(layers, "", source, names_by_key, kinds, layer_bound)
-    nested = sorted(
-        (_key_index(key), key) for key in layers if "layers" in child(layers, key, "group", source)
+    found, nested = _layers_in(
+        child(h5, "layers", "group", source), "", source, names_by_key, kinds, layer_bound
     )
-    classes = {_CLASS_KEY.match(key).group("cls") for _, key in nested}  # type: ignore[union-attr]
+    classes = {cls for cls, _, _ in nested}
     if names_by_key is None and len(classes) > 1:
         raise WeightFileError(
             source,
@@ -96,18 +94,21 @@ def _layers_v3(
             ".weights.h5 numbers each class apart, so their order is unknown",
             hint="read the model's .keras file instead: its config names every layer",
         )
-    for position, (_, key) in enumerate(nested):
-        inner = child(child(layers, key, "group", source), "layers", "group", source)
-        for layer in _layers_in(inner, f"{key}/layers/", source, names_by_key, kinds, layer_bound):
+    in_order = sorted(nested, key=lambda entry: _class_and_index(entry[1])[1])
+    for position, (_, key, group) in enumerate(in_order):
+        inner = child(group, "layers", "group", source)
+        layers, _ = _layers_in(inner, f"{key}/layers/", source, names_by_key, kinds, layer_bound)
+        for layer in layers:
             if names_by_key is None:
                 layer.nested = position
             found.append(layer)
     return found
 
 
-def _key_index(key: str) -> int:
+def _class_and_index(key: str) -> tuple[str, int]:
+    """Keras 3's key of a layer, `<class>_<index>` (`conv2d_3`, or `conv2d` for the first)."""
     match = _CLASS_KEY.match(key)
-    return int(match.group("index") or 0) if match else 0
+    return (match.group("cls"), int(match.group("index") or 0)) if match else (key, 0)
 
 
 def _layers_in(
@@ -117,25 +118,27 @@ def _layers_in(
     names_by_key: dict[str, str] | None,
     kinds: dict[str, str],
     layer_bound: int,
-) -> list[FileLayer]:
-    """The layers with weights of one `layers` group, in each class's order; nested models
-    (groups with `layers` of their own) are left to the caller, one level deep at most."""
+) -> tuple[list[FileLayer], list[tuple[str, str, Any]]]:
+    """The layers with weights of one `layers` group, in each class's order, and its nested
+    models (groups with `layers` of their own) as (class, key, group), for the caller: one
+    level deep at most."""
     count_at_most(layers, layer_bound, "layers", source)
     found = []
+    nested = []
     for key in layers:
         path = f"{prefix}{key}"
         layer = child(layers, key, "group", source)
+        cls, index = _class_and_index(key)
         if "layers" in layer:
             if prefix:
                 raise WeightFileError(
                     source, f"'{shown(path)}' is a model inside a nested model: not read"
                 )
+            nested.append((cls, key, layer))
             continue
         arrays = _vars(layer, source)
         if not arrays:
             continue
-        match = _CLASS_KEY.match(key)
-        cls = match.group("cls") if match else key
         if cls not in kinds:
             raise WeightFileError(
                 source,
@@ -145,11 +148,9 @@ def _layers_in(
         name = names_by_key.get(path) if names_by_key else None
         kind = kinds[cls]
         layer_class = keras_rules()[kind].layer_class
-        found.append(
-            (_key_index(key), FileLayer(kind, arrays, name, f"layer '{shown(path)}'", layer_class))
-        )
+        found.append((index, FileLayer(kind, arrays, name, f"layer '{shown(path)}'", layer_class)))
     found.sort(key=lambda entry: entry[0])
-    return [layer for _, layer in found]
+    return [layer for _, layer in found], nested
 
 
 @contextlib.contextmanager

@@ -12,7 +12,6 @@ from typing import Any
 
 from xgraph.weights.archives import member, read_member
 from xgraph.weights.checks import WeightFileError
-from xgraph_keras.file_limits import MOST_NESTED_MODELS
 from xgraph_keras.rules.base import class_key
 
 _KIND_NAMES: dict[type, str] = {dict: "mapping", list: "list", str: "string"}
@@ -29,16 +28,17 @@ def _field(
     return value
 
 
-def config_layers(config: object, source: str, label: str) -> list[tuple[str, str]]:
-    """(class, name) of each layer a model's config lists, in its order: the same JSON in a
-    .keras's config.json and a legacy file's model_config attribute (`label`)."""
+def _layer_entries(config: object, source: str, label: str) -> list[tuple[str, str, object]]:
+    """(class, name, the layer's own config entry) of each layer a model's config lists, in
+    its order: the same JSON in a .keras's config.json and a legacy file's model_config
+    attribute (`label`)."""
     if not isinstance(config, dict):
         raise WeightFileError(source, f"{label} is not a mapping (a JSON object)")
     layers = config.get("config")
     if not isinstance(layers, list):  # Keras 2.0 to 2.2 wrote a Sequential's layers there
         settings = _field(config, "config", dict, "", source, label)
         layers = _field(settings, "layers", list, "config.", source, label)
-    found = []
+    found: list[tuple[str, str, object]] = []
     for position, layer in enumerate(layers):
         where = f"config.layers[{position}]"
         if not isinstance(layer, dict):
@@ -46,42 +46,37 @@ def config_layers(config: object, source: str, label: str) -> list[tuple[str, st
         cls = _field(layer, "class_name", str, f"{where}.", source, label)
         layer_settings = _field(layer, "config", dict, f"{where}.", source, label)
         name = _field(layer_settings, "name", str, f"{where}.config.", source, label)
-        found.append((cls.rsplit(">", 1)[-1], name))  # Keras 2: `package>Class` when registered
+        # Keras 2: `package>Class` when registered
+        found.append((cls.rsplit(">", 1)[-1], name, layer))
     return found
+
+
+def config_layers(config: object, source: str, label: str) -> list[tuple[str, str]]:
+    """(class, name) of each layer a model's config lists, in its order."""
+    return [(cls, name) for cls, name, _ in _layer_entries(config, source, label)]
 
 
 # The classes of a model inside a model, whose own layers the weights file nests.
 MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
 
 
-def names_from_config(config: object, source: str, depth: int = 0) -> dict[str, str]:
+def names_from_config(config: object, source: str, nested: bool = True) -> dict[str, str]:
     """Keras 3 weight keys (`batch_normalization_3`) -> layer names, from a .keras config;
     the layers of a nested model (ConvNeXt's Sequential stem) under its key, as the weights
-    file nests them: `sequential/layers/conv2d` -> `convnext_tiny_stem_conv`."""
+    file nests them: `sequential/layers/conv2d` -> `convnext_tiny_stem_conv` (one level: the
+    reader takes no model nested deeper)."""
     counts: dict[str, int] = defaultdict(int)
     names = {}
-    for position, (cls, name) in enumerate(config_layers(config, source, "config.json")):
+    for cls, name, entry in _layer_entries(config, source, "config.json"):
         key = class_key(cls)
         index = counts[key]
         counts[key] += 1
         key = key if index == 0 else f"{key}_{index}"
         names[key] = name
-        if cls in MODEL_CLASSES:
-            if depth >= MOST_NESTED_MODELS:
-                raise WeightFileError(
-                    source, f"config.json nests models more than {MOST_NESTED_MODELS} deep"
-                )
-            nested = _nested_config(config, position)
-            inner = names_from_config(nested, source, depth + 1)
+        if nested and cls in MODEL_CLASSES:
+            inner = names_from_config(entry, source, nested=False)
             names.update({f"{key}/layers/{k}": v for k, v in inner.items()})
     return names
-
-
-def _nested_config(config: object, position: int) -> object:
-    """The config of the model listed at `position` (config_layers checked its shape)."""
-    assert isinstance(config, dict)
-    layers = config["config"] if isinstance(config["config"], list) else config["config"]["layers"]
-    return layers[position]
 
 
 def legacy_classes(h5: Any, source: str, most_bytes: int) -> dict[str, str]:
