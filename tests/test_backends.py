@@ -114,3 +114,15 @@ def test_spec_names_the_initializer_and_init_overrides_it() -> None:
     assert 0.9 * limit_he < np.abs(kernel).max() <= limit_he
     glorot = initial_weights(analysed, seed=0, scheme="glorot_uniform")["out/kernel"]
     assert np.abs(glorot).max() <= np.sqrt(6.0 / (3 * 3 * 3 + 3 * 3 * 4))
+
+
+@pytest.mark.parametrize("name", ["torch", "keras", "onnx"])
+def test_gelu_tanh_is_the_tanh_approximation(name: str) -> None:
+    """`gelu_tanh` computes 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), not the exact
+    GELU (they differ by up to 5e-4 on this input; every backend is within 1e-6 of it)."""
+    analysed = loads(one_op_spec("activation", "gelu_tanh"))
+    backend = load_backend(name)
+    x = np.linspace(-6, 6, 2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3)
+    (got,) = backend.predict(backend.build(analysed, random_weights(analysed, seed=1)), [x])
+    cubic = np.sqrt(2 / np.pi) * (x + 0.044715 * x.astype(np.float64) ** 3)
+    np.testing.assert_allclose(got, 0.5 * x * (1 + np.tanh(cubic)), rtol=0, atol=1e-6)

@@ -117,6 +117,58 @@ def test_header_names_spec_parameters_and_version(sources: dict, backend: str) -
     assert "middle_flow_blocks=8" in header
 
 
+def model_function(source: str, name: str) -> list[str]:
+    """The lines of the generated Keras function `name`, its signature to its return."""
+    lines = source.splitlines()
+    start = lines.index(f"def {name}(classes=1000):")
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("    return "))
+    return lines[start : end + 1]
+
+
+def test_nasnet_reads_as_written_by_hand(sources: dict) -> None:
+    """NASNet's cells are functions (classes in torch) of the two values a cell takes, the
+    cell before's output threaded along (`x, previous = cell(x, previous), x`), each stack's
+    normal cells a loop; the model's own function is the stem and those calls."""
+    keras_code = sources[("nasnet", "keras")]
+    for cell in ("normal_cell", "reduction_cell"):
+        assert f"def {cell}(x, previous, name, filters):" in keras_code
+    for first, stop, filters in ((1, 4, 44), (6, 9, 88), (10, 13, 176)):
+        assert (
+            f"    for i in range({first}, {stop}):\n"
+            f'        x, previous = normal_cell(x, previous, f"{{i}}", filters={filters}), x\n'
+        ) in keras_code
+    assert 'x, previous = reduction_cell(x, previous, "reduce_4", filters=88), x' in keras_code
+    body = model_function(keras_code, "nasnet")
+    assert len(body) <= 25, "\n".join(body)
+    assert not any("layers.SeparableConv2D" in line for line in body)
+    # the first normal cell of a stack halves `previous`: another structure, its instances named
+    assert "def normal_cell_2(x, previous, name, filters):" in keras_code
+    assert "This structure is the one of cell_0, cell_5, cell_9." in " ".join(keras_code.split())
+    torch_code = sources[("nasnet", "torch")]
+    assert "class NormalCell(nn.Module):" in torch_code
+    assert "def forward(self, x: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:" in (
+        torch_code
+    )
+    assert "        self.cell_2_3 = nn.ModuleList()\n" in torch_code
+    assert (
+        "        for block in self.cell_2_3:\n            x, previous = block(x, previous), x\n"
+    ) in torch_code
+
+
+def test_convnext_reads_as_written_by_hand(sources: dict) -> None:
+    """ConvNeXt's block is one function (a class in torch), each stage a loop over it."""
+    keras_code = sources[("convnext", "keras")]
+    assert "def convnext_block(x, name, filters):" in keras_code
+    assert 'layers.Dense(filters * 4, name=f"{name}_pointwise_conv_1")' in keras_code
+    for stage, depth, filters in ((0, 3, 96), (1, 3, 192), (2, 9, 384), (3, 3, 768)):
+        assert f"    for i in range(0, {depth}):\n" in keras_code
+        assert f'f"convnext_tiny_stage_{stage}_block_{{i}}", filters={filters}' in " ".join(
+            keras_code.split()
+        )
+    assert len(model_function(keras_code, "convnext")) <= 45
+    assert "class ConvnextBlock(nn.Module):" in sources[("convnext", "torch")]
+
+
 def test_imports_only_the_framework(sources: dict) -> None:
     for (_, backend), source in sources.items():
         imported = set()

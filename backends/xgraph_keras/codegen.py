@@ -23,6 +23,7 @@ from xgraph.backend.lowering import LayerCall
 from xgraph.backend.rules import op_rules
 from xgraph.codegen import (
     BlockCall,
+    Code,
     Comment,
     LayerStep,
     Loop,
@@ -30,6 +31,8 @@ from xgraph.codegen import (
     Rename,
     Statement,
     arguments,
+    assign_call,
+    block_docstring,
     clear_of,
     docstring_lines,
     docstring_text,
@@ -44,6 +47,7 @@ from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
 from xgraph.ops.initializers import DEFAULT_INITIALIZER
 from xgraph_keras.framework import keras
+from xgraph_keras.layers import ACTIVATION_FUNCTIONS
 from xgraph_keras.rules.base import LAYERS
 
 RESERVED = frozenset({"keras", "layers", "x", "inputs", "name", "i"})
@@ -67,11 +71,22 @@ _INITIALIZER_ARGUMENTS = {
 
 
 def lower(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    calls = op_rules("keras")[node.op].lower(analysed, node)
+    calls = [_function_names(call) for call in op_rules("keras")[node.op].lower(analysed, node)]
     scheme = analysed.graph.initializer
     if scheme == DEFAULT_INITIALIZER:
         return calls
     return [_initialised(call, scheme) for call in calls]
+
+
+def _function_names(call: LayerCall) -> LayerCall:
+    """xgraph's activation functions (gelu_tanh) as their names: the code carries a copy."""
+    functions = {id(function): name for name, function in ACTIVATION_FUNCTIONS.items()}
+    named = {
+        key: Code(functions[id(value)])
+        for key, value in call.kwargs.items()
+        if id(value) in functions
+    }
+    return dataclasses.replace(call, kwargs={**call.kwargs, **named}) if named else call
 
 
 def _initialised(call: LayerCall, scheme: str) -> LayerCall:
@@ -110,8 +125,9 @@ _ALIASES: dict[tuple[str | None, str], str] = {("xgraph_keras.framework", "keras
 
 
 def _plugin_class(call: LayerCall, node: Node) -> tuple[str, list[str]]:
-    """A plugin's own Keras layer, copied into the generated code (without decorators) when
-    its module needs nothing but keras and the standard library; and the imports it needs."""
+    """A plugin's own Keras layer (or xgraph's activation function), copied into the
+    generated code (without decorators) when its module needs nothing but keras and the
+    standard library; and the imports it needs."""
     module = importlib.import_module(call.module)
     text = inspect.getsource(module)
     tree = ast.parse(text)
@@ -135,7 +151,7 @@ def _plugin_class(call: LayerCall, node: Node) -> tuple[str, list[str]]:
                     )
                 imports.append(ast.get_source_segment(text, statement) or "")
     for statement in tree.body:
-        if isinstance(statement, ast.ClassDef) and statement.name == call.cls:
+        if isinstance(statement, ast.ClassDef | ast.FunctionDef) and statement.name == call.cls:
             start = statement.lineno
             lines = text.splitlines()[start - 1 : statement.end_lineno]
             return "\n".join(lines), imports
@@ -160,14 +176,21 @@ class _Printer:
             cls = getattr(keras, call.cls)
             head = f"keras.{call.cls}"
         else:
-            if call.cls not in self.plugins:
-                source, imports = _plugin_class(call, step.node)
-                self.plugins[call.cls] = source
-                self.imports += [i for i in imports if i not in self.imports]
+            self.copy(call, step)
             cls = getattr(importlib.import_module(call.module), call.cls)
             head = call.cls
         kwargs = {k: plain(k, v) for k, v in call.kwargs.items()}
+        for value in kwargs.values():
+            if isinstance(value, Code) and value.text in ACTIVATION_FUNCTIONS:
+                self.copy(LayerCall(ACTIVATION_FUNCTIONS[value.text].__module__, value.text), step)
         return head, arguments(cls, kwargs)
+
+    def copy(self, call: LayerCall, step: LayerStep) -> None:
+        """Carry a copy of the class or function `call` names, and the imports it needs."""
+        if call.cls not in self.plugins:
+            source, imports = _plugin_class(call, step.node)
+            self.plugins[call.cls] = source
+            self.imports += [i for i in imports if i not in self.imports]
 
     def lines(self, items: Sequence[Statement], indent: int) -> list[str]:
         lines: list[str] = []
@@ -198,10 +221,12 @@ class _Printer:
                     lines += self.call(indent, f"{item.output} = {head}", args, f"({value})")
                     source = (item.output,)
             elif isinstance(item, BlockCall):
-                args = [*item.inputs, python_literal(item.instance)] + [
+                args = [*item.inputs, python_literal(item.label)] + [
                     f"{k}={python_literal(plain(k, v))}" for k, v in item.args.items()
                 ]
-                lines += self.call(indent, f"{item.output} = {item.block.name}", args)
+                lines += assign_call(
+                    indent, item.output, item.carry, item.block.name, args, self.width
+                )
             elif isinstance(item, Loop):
                 lines.append(f"{pad}for {item.var} in range({item.start}, {item.stop}):")
                 lines += self.lines(item.body, indent + 4)
@@ -216,9 +241,11 @@ def render(program: Program) -> str:
     functions = [
         {
             "head": printer.call(
-                0, f"def {f.name}", ["x", "name", *(p.name for p in f.params)], ":"
+                0, f"def {f.name}", [*f.inputs, "name", *(p.name for p in f.params)], ":"
             ),
-            "block": docstring_text(f.block),
+            "doc": block_docstring(
+                f.block, f.instances, "named after its node names", program.line_length
+            ),
             "body": printer.lines(f.body, 4),
             "output": f.output,
         }

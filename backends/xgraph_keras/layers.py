@@ -1,4 +1,4 @@
-"""xgraph's own Keras layers, for ops Keras has no built-in layer for.
+"""xgraph's own Keras layers and activations, for what Keras has no built-in for.
 
 Each is registered as serializable (package "xgraph"), so a `.keras` file that holds one loads
 wherever `xgraph_keras` is importable (`import xgraph_keras.layers` before
@@ -36,3 +36,14 @@ class LayerScale(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "init_value": self.init_value}
+
+
+@keras.saving.register_keras_serializable(package="xgraph")
+def gelu_tanh(x: Any) -> Any:
+    """GELU's tanh approximation, the spec's `gelu_tanh`: Keras names only the exact GELU
+    ("gelu"); its approximate one is this function's argument."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+# The spec's activation names that are functions here, not names Keras knows.
+ACTIVATION_FUNCTIONS = {"gelu_tanh": gelu_tanh}

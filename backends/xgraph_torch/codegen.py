@@ -31,6 +31,7 @@ from xgraph.codegen import (
     Loop,
     Program,
     Statement,
+    block_docstring,
     class_name,
     clear_of,
     docstring_lines,
@@ -49,7 +50,7 @@ from xgraph_torch.names import reserved_reason
 from xgraph_torch.rules.base import LAYERS, NN
 
 RESERVED = frozenset(
-    {"torch", "nn", "F", "self", "x", "name", "i", "super", "float", "getattr", "range"}
+    {"torch", "nn", "F", "self", "x", "name", "i", "block", "super", "float", "getattr", "range"}
 )
 TAKEN = frozenset(dir(nn.Module))  # no layer attribute hides one of nn.Module's own
 INPUT_VAR = "x"
@@ -157,10 +158,14 @@ def state_dict_keys(analysed: AnalysedGraph, keys: Iterable[str]) -> dict[str, s
 
 def _block(printer: StatementPrinter, block: BlockDef) -> dict[str, object]:
     params = ["self", *(f"{p.name}: {p.annotation}" for p in block.params)]
+    inputs = [f"{name}: torch.Tensor" for name in block.inputs]
     return {
         "name": printer.classes[block.name],
-        "block": docstring_text(block.block),
+        "doc": block_docstring(
+            block.block, block.instances, "as attributes named within it", printer.width
+        ),
         "init_head": printer.call(4, "def __init__", params, " -> None:"),
+        "forward_head": printer.call(4, "def forward", ["self", *inputs], " -> torch.Tensor:"),
         "init": printer.init_lines(block.body, 8),
         "forward": printer.forward_lines(block.body, 8),
         "output": block.output,

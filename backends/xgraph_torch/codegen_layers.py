@@ -27,7 +27,8 @@ from xgraph_torch import layers
 from xgraph_torch.rules.activation import ACTIVATION_LAYERS
 from xgraph_torch.rules.base import LAYERS, NN
 
-# Activations as functions: the function and its arguments after the input (None: x).
+# Activations as functions: the function and its arguments after the input (None: x), each
+# written where the layer has the keyword it names.
 FUNCTIONAL: dict[str, tuple[str, tuple[str, ...]] | None] = {
     "Identity": None,
     "ReLU": ("F.relu", ()),
@@ -38,7 +39,7 @@ FUNCTIONAL: dict[str, tuple[str, tuple[str, ...]] | None] = {
     "Softmax": ("torch.softmax", ("dim={dim}",)),
     "SiLU": ("F.silu", ()),
     "Hardswish": ("F.hardswish", ()),
-    "GELU": ("F.gelu", ()),
+    "GELU": ("F.gelu", ("approximate={approximate!r}",)),
 }
 NO_MODULE = {"GlobalPool", "FlattenChannelsLast", "Add", "Concat", "ScaledAdd", "Cropping2d"}
 NO_PAD = (0, 0, 0, 0)
@@ -57,7 +58,8 @@ def _applied(cls: str, x: Arg, kwargs: dict[str, Any]) -> Arg:
     if function is None:
         return x
     head, extra = function
-    return (head, [x, *(arg.format(**kwargs) for arg in extra)])
+    given = [arg for arg in extra if arg.split("=", 1)[0] in kwargs]
+    return (head, [x, *(arg.format(**kwargs) for arg in given)])
 
 
 def _crop(before: Any, after: Any) -> str:

@@ -23,6 +23,7 @@ from xgraph.codegen import (
     Loop,
     Rename,
     Statement,
+    assign_call,
     clear_of,
     format_call,
     identifier,
@@ -145,9 +146,11 @@ class StatementPrinter:
                 cls, args = self.instance(item)
                 lines += self.call(indent, f"{self.attribute(item)} = {cls}", args)
             elif isinstance(item, Loop):
-                cls, args = self.instance(_only_call(item))
+                run = _only_call(item)
+                cls, args = self.instance(run)
                 target = self.attribute(item)
-                lines.append(f"{' ' * indent}{target} = nn.Sequential()")
+                kind = "nn.ModuleList" if run.carry else "nn.Sequential"
+                lines.append(f"{' ' * indent}{target} = {kind}()")
                 lines.append(f"{' ' * indent}for _ in range({item.stop - item.start}):")
                 lines += self.call(indent + 4, f"{target}.append", [(cls, args)])
         return lines
@@ -173,8 +176,17 @@ class StatementPrinter:
                     else:
                         lines += self.call(indent, f"{item.output} = {made[0]}", made[1])
             elif isinstance(item, BlockCall):
-                lines += self.call(indent, f"{item.output} = {self.attribute(item)}", item.inputs)
+                target = self.attribute(item)
+                lines += assign_call(
+                    indent, item.output, item.carry, target, item.inputs, self.width
+                )
             elif isinstance(item, Loop):
                 run = _only_call(item)
-                lines += self.call(indent, f"{run.output} = {self.attribute(item)}", run.inputs)
+                if run.carry:  # a ModuleList: each module takes the two values along
+                    lines.append(f"{pad}for block in {self.attribute(item)}:")
+                    lines += assign_call(
+                        indent + 4, run.output, run.carry, "block", run.inputs, self.width
+                    )
+                else:
+                    lines += self.call(indent, f"{run.output} = {self.attribute(item)}", run.inputs)
         return lines

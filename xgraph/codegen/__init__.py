@@ -35,6 +35,7 @@ from xgraph.codegen.model import (
     Statement,
 )
 from xgraph.codegen.names import (
+    block_docstring,
     class_name,
     clear_of,
     docstring_lines,
@@ -48,6 +49,7 @@ from xgraph.codegen.source import (
     Code,
     annotation,
     arguments,
+    assign_call,
     format_call,
     plain,
     python_literal,
@@ -73,6 +75,8 @@ __all__ = [
     "Statement",
     "annotation",
     "arguments",
+    "assign_call",
+    "block_docstring",
     "class_name",
     "clear_of",
     "docstring_lines",

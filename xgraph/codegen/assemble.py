@@ -79,17 +79,27 @@ def _split(
 def _definitions(
     analysed: AnalysedGraph, printer: Printer, units: list[tuple[str, list[Node]]], taken: set[str]
 ) -> tuple[list[BlockDef], dict[str, tuple[BlockDef, dict[str, Any], Instance]]]:
-    """A definition for each structure of a block that two instances or more share."""
+    """A definition for each structure of a block that two instances or more share (and
+    the other structures of a block whose instances take two values)."""
     groups: dict[tuple[str, tuple[Any, ...]], list[Instance]] = {}
     for name, nodes in units:
         if name and nodes and (found := instance(analysed, printer, name, nodes)) is not None:
             groups.setdefault((found.block, found.skeleton), []).append(found)
     definitions = []
     call_of = {}
-    for group in groups.values():
-        if len(group) < 2:
-            continue
-        definition, args = define(group, taken, printer)
+    # a structure two instances share; and where a block's instances thread a second value
+    # (NASNet's cells: `x, previous = cell(x, previous), x`), any other structure it has,
+    # so that the threading reads as calls throughout (the stem's reduction cells too)
+    threading = {inst.block for group in groups.values() for inst in group if len(inst.inputs) > 1}
+    common = {group[0].block for group in groups.values() if len(group) >= 2} & threading
+    shared = [g for g in groups.values() if len(g) >= 2 or g[0].block in common]
+    structures: dict[str, int] = {}  # block -> structures so far
+    variant: dict[str, int] = {}  # first instance -> its structure's number
+    # a block's most used structure takes its name, the others `<block>_2`, ... in order
+    for group in sorted(shared, key=lambda g: -len(g)):
+        structures[group[0].block] = variant[group[0].name] = structures.get(group[0].block, 0) + 1
+    for group in shared:
+        definition, args = define(group, taken, printer, variant[group[0].name])
         definitions.append(definition)
         for inst, arguments in zip(group, args, strict=True):
             call_of[inst.name] = (definition, arguments, inst)
@@ -141,14 +151,15 @@ def build_program(
         if name in call_of:
             definition, arguments, inst = call_of[name]
             names = tuple(node.name for node in nodes)
-            call = BlockCall(definition, name, arguments, names)
-            slots.append(Slot(call, (inst.input,), nodes[-1].name, nodes[-1].name))
+            call = BlockCall(definition, name, arguments, names, label=inst.naming.tag)
+            slots.append(Slot(call, inst.inputs, nodes[-1].name, nodes[-1].name))
             continue
         if name:
             slots.append(Comment(name))
         for node in nodes:
             step = _step(analysed, printer, node, name, values)
             slots.append(Slot(step, node.inputs, node.name, step.local))
+    slots = _named_after_parameters(slots)
     inputs = [
         LayerStep(graph[name], name, name, tuple(printer.lower(analysed, graph[name])), ())
         for name in graph.inputs
@@ -181,6 +192,22 @@ def build_program(
     )
 
 
+def _named_after_parameters(slots: list[Slot | Comment]) -> list[Slot | Comment]:
+    """A value a block call takes as its second input, or later, prefers the definition's
+    name for it (`previous`), so that the variable reads as what the block does with it."""
+    wanted: dict[str, str] = {}
+    for slot in slots:
+        if isinstance(slot, Slot) and isinstance(slot.item, BlockCall):
+            for value, name in zip(slot.inputs[1:], slot.item.block.inputs[1:], strict=True):
+                wanted.setdefault(value, name)
+    return [
+        dataclasses.replace(slot, preferred=wanted[slot.output])
+        if isinstance(slot, Slot) and slot.output in wanted
+        else slot
+        for slot in slots
+    ]
+
+
 def _header(source: str, analysed: AnalysedGraph, line_length: int) -> list[str]:
     """Comment lines (without '# ') saying where the code came from."""
     params = ", ".join(f"{k}={python_literal(v)}" for k, v in analysed.params.items())
@@ -191,36 +218,80 @@ def _header(source: str, analysed: AnalysedGraph, line_length: int) -> list[str]
     return comment_lines(text, line_length - 2)
 
 
+def _numbered(text: str | Code, start: int) -> str | None:
+    """`prefix` where `text` is `<prefix><start>`, a prefix an f-string can hold."""
+    m = _NUMBERED.match(str(text))
+    if m is None or int(m.group(2)) != start or "{" in m.group(1) or "}" in m.group(1):
+        return None
+    return m.group(1)
+
+
+def _same_step(item: BlockCall, nxt: Statement, prefixes: tuple[str, str], index: int) -> bool:
+    """Whether `nxt` is the call after `item`'s `index` - 1 successors in one loop: the same
+    definition and arguments, instance and label numbered on, the same variables."""
+    return (
+        isinstance(nxt, BlockCall)
+        and nxt.block is item.block
+        and nxt.instance == f"{prefixes[0]}{index}"
+        and nxt.label == f"{prefixes[1]}{index}"
+        and nxt.inputs == item.inputs
+        and nxt.output == item.output
+        and (nxt.carry == item.carry or not nxt.carry)  # the last needs `previous` no more
+        and python_literal(dict(nxt.args)) == python_literal(dict(item.args))
+    )
+
+
+def _loopable(item: BlockCall) -> bool:
+    """A call whose variables carry on to the next: `x = block(x)`, or `x, previous =
+    cell(x, previous), x`."""
+    ahead = (item.output, item.carry) if item.carry else (item.output,)
+    return item.inputs == ahead
+
+
 def _loops(body: Sequence[Statement]) -> list[Statement]:
     """Runs of calls to one definition, on instances `<prefix><i>` with consecutive i and
-    otherwise equal arguments, each from and to the same variable, as one `for` loop."""
+    otherwise equal arguments, each from and to the same variables, as one `for` loop."""
     result: list[Statement] = []
     index = 0
     while index < len(body):
         item = body[index]
-        run = [item]
-        if isinstance(item, BlockCall) and (m := _NUMBERED.match(str(item.instance))):
-            prefix, start = m.group(1), int(m.group(2))
-            while index + len(run) < len(body):
-                nxt = body[index + len(run)]
-                if not (
-                    isinstance(nxt, BlockCall)
-                    and nxt.block is item.block
-                    and nxt.instance == f"{prefix}{start + len(run)}"
-                    and nxt.inputs == item.inputs == (item.output,) == (nxt.output,)
-                    and python_literal(dict(nxt.args)) == python_literal(dict(item.args))
-                ):
-                    break
-                run.append(nxt)
-            if len(run) >= 2 and "{" not in prefix and "}" not in prefix:
-                text = python_literal(prefix)[1:-1]
-                nodes = tuple(n for call in run if isinstance(call, BlockCall) for n in call.nodes)
-                call = BlockCall(
-                    item.block, Code(f'f"{text}{{i}}"'), item.args, nodes, item.inputs, item.output
-                )
-                result.append(Loop("i", start, start + len(run), (call,)))
-                index += len(run)
-                continue
-        result.append(item)
-        index += 1
+        run = _run(body, index) if isinstance(item, BlockCall) else None
+        if run is None or not isinstance(item, BlockCall):
+            result.append(item)
+            index += 1
+            continue
+        start, stop, prefixes = run
+        calls = body[index : index + stop - start]
+        nodes = tuple(n for call in calls if isinstance(call, BlockCall) for n in call.nodes)
+        instance, label = (_f_string(prefix) for prefix in prefixes)
+        call = dataclasses.replace(item, instance=instance, label=label, nodes=nodes)
+        result.append(Loop("i", start, stop, (call,)))
+        index += stop - start
     return result
+
+
+def _run(body: Sequence[Statement], index: int) -> tuple[int, int, tuple[str, str]] | None:
+    """The range of numbers and the (instance, label) prefixes of the loop that the call at
+    `index` starts, if one of two calls or more does."""
+    item = body[index]
+    assert isinstance(item, BlockCall)
+    m = _NUMBERED.match(str(item.instance))
+    if m is None or not _loopable(item):
+        return None
+    start = int(m.group(2))
+    instance, label = _numbered(item.instance, start), _numbered(item.label, start)
+    if instance is None or label is None:
+        return None
+    stop = start + 1
+    while index + stop - start < len(body) and _same_step(
+        item, (nxt := body[index + stop - start]), (instance, label), stop
+    ):
+        stop += 1
+        if isinstance(nxt, BlockCall) and nxt.carry != item.carry:
+            break
+    return (start, stop, (instance, label)) if stop - start >= 2 else None
+
+
+def _f_string(prefix: str) -> Code:
+    """`f"<prefix>{i}"`."""
+    return Code(f'f"{python_literal(prefix)[1:-1]}{{i}}"')

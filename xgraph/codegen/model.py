@@ -19,6 +19,12 @@ from xgraph.ir.graph import Node
 BLOCK_INPUT = "<input>"  # how a block's statements refer to the instance's input value
 
 
+def block_input(index: int) -> str:
+    """How a block's statements refer to the instance's `index`-th input value from outside
+    (NASNet's cells take two: the previous cell's output and the one before it)."""
+    return BLOCK_INPUT if index == 0 else f"<input{index}>"
+
+
 @dataclass(frozen=True)
 class LayerStep:
     """One node: its layer calls, the variables it reads and the variable it writes.
@@ -66,11 +72,17 @@ class BlockDef:
     params: tuple[Param, ...]
     body: tuple[Statement, ...]
     output: str  # the variable returned
+    inputs: tuple[str, ...] = ("x",)  # the variables of the values it takes, in order
+    instances: tuple[str, ...] = ()  # where a block has several structures: which is this
 
 
 @dataclass(frozen=True)
 class BlockCall:
-    """One block instance: the definition, the instance's name and its arguments."""
+    """One block instance: the definition, the instance's name and its arguments. `label` is
+    what the definition's `name` receives, the text its nodes are named with (the instance's
+    name, or NASNet's cell number that ends each node name). `carry`: the variable that
+    takes the old value of `output` as the call overwrites it (`x, previous = cell(x,
+    previous), x`), where that value is the next call's second input."""
 
     block: BlockDef
     instance: str | Code
@@ -78,6 +90,8 @@ class BlockCall:
     nodes: tuple[str, ...]  # the instance's node names, in order
     inputs: tuple[str, ...] = ()
     output: str = ""
+    label: str | Code = ""
+    carry: str = ""
 
 
 @dataclass(frozen=True)

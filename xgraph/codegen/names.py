@@ -8,6 +8,7 @@ import keyword
 import re
 import textwrap
 import unicodedata
+from collections.abc import Sequence
 
 
 def identifier(text: str, fallback: str) -> str:
@@ -58,6 +59,17 @@ def docstring_lines(text: str, width: int) -> list[str]:
     """A description as the wrapped, escaped lines of a docstring."""
     lines = textwrap.wrap(" ".join(text.split()), width, break_long_words=False)
     return [docstring_text(line) for line in lines] or ["A generated model."]
+
+
+def block_docstring(block: str, instances: Sequence[str], what: str, width: int) -> list[str]:
+    """A block definition's docstring lines (the second on indented by 4): the layers of an
+    instance of `block`, `what` says how they are named; where the block has several
+    structures, the instances that have this one."""
+    text = f"The layers of a '{block}' instance, {what}."
+    if instances:
+        text += f" This structure is the one of {', '.join(instances)}."
+    lines = docstring_lines(text, width - 10)
+    return [lines[0], *(f"    {line}" for line in lines[1:])]
 
 
 def comment_lines(text: str, width: int) -> list[str]:

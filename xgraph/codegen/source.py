@@ -145,6 +145,21 @@ def format_call(
     return [*lines, f"{pad}){tail}"]
 
 
+def assign_call(
+    indent: int, output: str, carry: str, head: str, args: Sequence[Arg], width: int
+) -> list[str]:
+    """`output = head(args)`, or with a carry `x, previous = head(args), x` (the old value
+    of `output` moving to `carry`), as ruff formats it."""
+    if not carry:
+        return format_call(indent, f"{output} = {head}", args, "", width)
+    one = format_call(indent, f"{output}, {carry} = {head}", args, f", {output}", width)
+    if len(one) == 1:
+        return one
+    pad = " " * indent
+    inner = format_call(indent + 4, head, args, ",", width)
+    return [f"{pad}{output}, {carry} = (", *inner, f"{pad}    {output},", f"{pad})"]
+
+
 def verbatim(source: str, width: int, written_for: int = 100) -> str:
     """A definition copied as written (a layer's own source, formatted for `written_for`
     columns, this project's): fenced off from the formatter where ruff at `width` would

@@ -79,11 +79,16 @@ def allocate(
         slot = entry
         inputs = tuple(var_of[v] for v in slot.inputs)
         first = slot.inputs[0] if slot.inputs else None
+        carry = ""
         if slot.output in main:
             if not free("x", index):
                 kept = holder["x"]
-                target = fresh(kept, index)
-                body.append(Rename(target, "x"))
+                dying = [v for v in inputs[1:] if v != "x" and free(v, index)]
+                if isinstance(slot.item, BlockCall) and dying:
+                    carry = target = dying[0]  # `x, previous = cell(x, previous), x`
+                else:
+                    target = fresh(kept, index)
+                    body.append(Rename(target, "x"))
                 holder[target] = kept
                 var_of[kept] = target
             out = "x"
@@ -93,6 +98,9 @@ def allocate(
             out = fresh(slot.output, index)
         holder[out] = slot.output
         var_of[slot.output] = out
-        body.append(dataclasses.replace(slot.item, inputs=inputs, output=out))
+        item = dataclasses.replace(slot.item, inputs=inputs, output=out)
+        if carry and isinstance(item, BlockCall):
+            item = dataclasses.replace(item, carry=carry)
+        body.append(item)
         index += 1
     return body, var_of

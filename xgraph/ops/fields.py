@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BeforeValidator, Field
 
 # hard_sigmoid is Keras 3's: relu6(x + 3) / 6; hard_swish is x * hard_sigmoid(x); gelu is
-# the exact x * Phi(x) (Keras's "gelu", torch's GELU()).
+# the exact x * Phi(x) (Keras's "gelu", torch's GELU()); gelu_tanh its tanh approximation,
+# 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) (torch's GELU(approximate="tanh")).
 ActivationName = Literal[
     "linear",
     "relu",
@@ -19,6 +20,7 @@ ActivationName = Literal[
     "swish",
     "hard_swish",
     "gelu",
+    "gelu_tanh",
 ]
 ACTIVATIONS: tuple[str, ...] = get_args(ActivationName)
 

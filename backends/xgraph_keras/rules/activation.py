@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from xgraph.backend.lowering import LayerCall
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
@@ -9,9 +11,24 @@ from xgraph.ops.activation import ActivationAttrs
 from xgraph.ops.base import attrs_of
 from xgraph_keras.rules.base import KerasRule, layer, weights
 
+# The spec's activations Keras has no name for: functions of xgraph_keras.layers.
+FUNCTIONS = frozenset({"gelu_tanh"})
+
+
+def keras_activation(name: str) -> Any:
+    """What a Keras layer's `activation` takes for the spec's activation `name`: the name,
+    or xgraph's function where Keras has no name for it (gelu_tanh). The rules are read
+    without keras (`xgraph validate`): xgraph_keras.layers is imported when one is used."""
+    if name not in FUNCTIONS:
+        return name
+    from xgraph_keras import layers
+
+    return layers.ACTIVATION_FUNCTIONS[name]
+
 
 def lower_activation(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
-    return [layer(node, "Activation", activation=attrs_of(node, ActivationAttrs).activation)]
+    activation = keras_activation(attrs_of(node, ActivationAttrs).activation)
+    return [layer(node, "Activation", activation=activation)]
 
 
 def lower_prelu(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:

@@ -8,6 +8,7 @@ from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
 from xgraph.ops.conv import Conv2dAttrs, DepthwiseConv2dAttrs, SeparableConv2dAttrs, WindowAttrs
+from xgraph_keras.rules.activation import keras_activation
 from xgraph_keras.rules.base import LAYERS, KerasRule, layer, weights
 
 
@@ -17,7 +18,7 @@ def _windowed(node: Node, a: WindowAttrs, cls: str, **kwargs: object) -> list[La
         "strides": a.strides,
         "dilation_rate": a.dilation_rate,
         "use_bias": a.use_bias,
-        "activation": a.activation,
+        "activation": keras_activation(a.activation),
         **kwargs,
     }
     if isinstance(a.padding, str):

@@ -7,12 +7,14 @@ from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Node
 from xgraph.ops.base import attrs_of
 from xgraph.ops.dense import DenseAttrs, DropoutAttrs, StochasticDepthAttrs
+from xgraph_keras.rules.activation import keras_activation
 from xgraph_keras.rules.base import KerasRule, layer, weights
 
 
 def lower_dense(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:
     a = attrs_of(node, DenseAttrs)
-    return [layer(node, "Dense", units=a.units, activation=a.activation, use_bias=a.use_bias)]
+    activation = keras_activation(a.activation)
+    return [layer(node, "Dense", units=a.units, activation=activation, use_bias=a.use_bias)]
 
 
 def lower_flatten(analysed: AnalysedGraph, node: Node) -> list[LayerCall]:

@@ -42,6 +42,7 @@ def activation_nodes(node: Node, name: str, source: str, output: str) -> Lowered
         "tanh": ("Tanh", {}),
         "softmax": ("Softmax", {"axis": 1}),
         "gelu": ("Gelu", {}),  # exact (approximate="none"): opset 20
+        "gelu_tanh": ("Gelu", {"approximate": "tanh"}),
     }
     op_type, attrs = single[name]
     return Lowered([OnnxNode(op_type, (source,), (output,), attrs)])

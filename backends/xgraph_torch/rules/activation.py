@@ -22,6 +22,7 @@ ACTIVATION_LAYERS = {
     "swish": LayerCall(NN, "SiLU"),
     "hard_swish": LayerCall(NN, "Hardswish"),
     "gelu": LayerCall(NN, "GELU"),  # exact (approximate="none"), as Keras's "gelu"
+    "gelu_tanh": LayerCall(NN, "GELU", {"approximate": "tanh"}),
 }
 
 
