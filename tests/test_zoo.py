@@ -17,6 +17,7 @@ from tests.zoo_harness import (
     KerasFacts,
     Variant,
     analysed_spec,
+    assert_import_computes_keras,
     assert_layers_match,
     assert_outputs_match,
     import_keras,
@@ -116,6 +117,7 @@ def test_spec_is_the_keras_model(keras_run: KerasFacts, request: pytest.FixtureR
     for backend_name in ("torch", "keras"):
         errors = assert_outputs_match(analysed, weights, variant, keras_run, backend_name)
         print(variant.id, backend_name, {k: f"{v:.1e}" for k, v in errors.items()})
+    assert_import_computes_keras(variant, keras_run, analysed)
 
 
 @pytest.mark.parametrize(

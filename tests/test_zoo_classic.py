@@ -14,6 +14,8 @@ own `.weights.h5` (ResNet50 itself is tests/test_zoo.py's).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.zoo_harness import (
@@ -23,8 +25,10 @@ from tests.zoo_harness import (
     analysed_spec,
     assert_layers_match,
     assert_numbers,
+    assert_same_graph,
     assert_totals,
     configure,
+    imported,
     keras_facts,
     sized,
 )
@@ -173,8 +177,13 @@ def test_parameter_totals_equal_keras(spec: str) -> None:
 
 
 @pytest.mark.parametrize("variant", STRUCTURE, ids=lambda v: v.id)
-def test_structure_is_the_keras_model(variant: Variant) -> None:
-    assert_layers_match(analysed_spec(variant), keras_facts(variant))
+def test_structure_is_the_keras_model(variant: Variant, tmp_path: Path) -> None:
+    """The spec is the Keras model layer for node; and `xgraph import` of the model's config
+    writes the same graph (issue 26)."""
+    spec = analysed_spec(variant)
+    keras = keras_facts(variant)
+    assert_layers_match(spec, keras)
+    assert_same_graph(imported(keras, tmp_path), spec)
 
 
 @pytest.mark.parametrize("keras_run", NUMERIC, ids=lambda v: v.id, indirect=True)

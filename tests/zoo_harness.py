@@ -5,7 +5,9 @@ the spec is that model, layer for node and number for number."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,6 +149,7 @@ class KerasFacts:
 
     layers: dict[str, tuple[tuple[int, ...], int, int]]
     totals: tuple[int, int]
+    config: str = ""  # the model's config, as a .keras's config.json holds it
     weights_file: Path | None = None
     x: np.ndarray | None = None
     outputs: list[np.ndarray] = field(default_factory=list)
@@ -162,9 +165,10 @@ def keras_facts(variant: Variant, folder: Path | None = None) -> KerasFacts:
         sum(int(np.prod(v.shape)) for v in model.trainable_weights),
         sum(int(np.prod(v.shape)) for v in model.non_trainable_weights),
     )
+    config = model.to_json()
     if folder is None:
         keras.backend.clear_session()
-        return KerasFacts(layers, totals)
+        return KerasFacts(layers, totals, config)
     randomise(model, seed=1)
     weights_file = folder / f"{variant.id}.weights.h5"
     model.save_weights(weights_file)
@@ -174,7 +178,84 @@ def keras_facts(variant: Variant, folder: Path | None = None) -> KerasFacts:
     named = [model.get_layer(name).output for name in variant.features]
     outputs = keras.Model(model.input, [*named, model.output]).predict_on_batch(x)
     keras.backend.clear_session()
-    return KerasFacts(layers, totals, weights_file, x, [np.asarray(y) for y in outputs])
+    return KerasFacts(layers, totals, config, weights_file, x, [np.asarray(y) for y in outputs])
+
+
+def imported(keras: KerasFacts, folder: Path) -> AnalysedGraph:
+    """The spec `xgraph import` writes from the Keras model's config, analysed."""
+    from xgraph.importing import imported_spec
+
+    config = folder / "config.json"
+    config.write_text(keras.config)
+    _, analysed = imported_spec(config, str(folder / "imported.yaml"))
+    return analysed
+
+
+# Keras's automatic layer names (`add_7`, `activation_3`, `conv2d_8`): a spec may name those
+# layers after its blocks instead (ConvNeXt's residual `inputs + x` is `..._block_1_add`,
+# NASNet's cells name their ReLUs and paddings).
+AUTOMATIC = re.compile(r"^[a-z][a-z0-9]*(_[a-z][a-z0-9]*)*(_\d+)?$")
+
+
+def as_float32(attrs: Any) -> Any:
+    """Attributes with their numbers as the float32 a model computes with (an imported
+    `(0.229 * 255) ** 2` is the spec's 3409.976025)."""
+    if hasattr(attrs, "model_dump"):
+        attrs = attrs.model_dump()
+    if isinstance(attrs, dict):
+        return {key: as_float32(value) for key, value in attrs.items()}
+    if isinstance(attrs, list | tuple):
+        return [as_float32(value) for value in attrs]
+    if isinstance(attrs, float):
+        return float(np.float32(attrs))
+    return attrs
+
+
+def downstream(analysed: AnalysedGraph) -> dict[Any, str]:
+    """Each node's op and attributes and, recursively, those of the nodes it feeds (with the
+    input position): tells apart siblings with one input and one op (InceptionV3's two 1x1
+    convolutions of 64 filters) by what they lead to."""
+    graph = analysed.graph
+    found: dict[Any, str] = {}
+    for node in reversed(list(graph.nodes)):
+        fed = sorted(
+            f"{graph[c].inputs.index(node.name)}:{found[c]}" for c in graph.consumers(node.name)
+        )
+        text = repr((node.op, as_float32(node.attrs), fed))
+        found[node.name] = hashlib.sha256(text.encode()).hexdigest()
+    return found
+
+
+def assert_same_graph(got: AnalysedGraph, want: AnalysedGraph) -> None:
+    """The same graph: each imported node paired, in topological order, with the spec's node
+    of the same op, attributes and (paired) inputs, its namesake where that is one of them
+    (else the imported name must be a Keras automatic one: `conv2d_9`); then the same shapes
+    and counts: what `xgraph diff` compares, parameter names and blocks aside."""
+    assert len(got.graph) == len(want.graph)
+    ahead = {**downstream(got), **{("want", k): v for k, v in downstream(want).items()}}
+    renamed: dict[str, str] = {}
+    taken: set[str] = set()
+    for other in got.graph.nodes:
+        inputs = tuple(renamed[name] for name in other.inputs)
+        fits = [
+            node.name
+            for node in want.graph.nodes
+            if node.name not in taken
+            and (node.op, node.inputs) == (other.op, inputs)
+            and ahead[("want", node.name)] == ahead[other.name]
+        ]
+        assert fits, (other.name, other.op, inputs)
+        if other.name not in fits:
+            assert AUTOMATIC.match(other.name), (other.name, fits)
+        renamed[other.name] = other.name if other.name in fits else fits[0]
+        taken.add(renamed[other.name])
+    for other in got.graph.nodes:
+        node = want.graph[renamed[other.name]]
+        inputs = tuple(renamed[name] for name in other.inputs)
+        assert (other.op, inputs) == (node.op, node.inputs), node.name
+        assert as_float32(other.attrs) == as_float32(node.attrs), node.name
+        assert got.shapes[other.name] == want.shapes[node.name], node.name
+        assert got.counts[other.name] == want.counts[node.name], node.name
 
 
 def analysed_spec(variant: Variant) -> AnalysedGraph:
@@ -283,3 +364,18 @@ def assert_numbers(variant: Variant, keras: KerasFacts) -> None:
     for backend_name in ("torch", "keras", "onnx"):
         errors = assert_outputs_match(analysed, weights, variant, keras, backend_name)
         print(variant.id, backend_name, {k: f"{v:.1e}" for k, v in errors.items()})
+    assert_import_computes_keras(variant, keras, analysed)
+
+
+def assert_import_computes_keras(
+    variant: Variant, keras: KerasFacts, analysed: AnalysedGraph
+) -> None:
+    """`xgraph import` of the model's config is the spec's graph, and with the weights file
+    read for it, its torch build computes Keras's numbers (issue 26)."""
+    from xgraph.weights.formats import read_weights
+
+    assert keras.weights_file is not None
+    spec = imported(keras, keras.weights_file.parent)
+    assert_same_graph(spec, analysed)
+    weights = read_weights(keras.weights_file, spec)
+    assert_outputs_match(spec, weights, variant, keras, "torch")

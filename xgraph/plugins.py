@@ -1,6 +1,6 @@
 """Finding what installed packages add to xgraph, through entry points.
 
-Six groups, all read with `importlib.metadata`, so a package extends xgraph without an edit
+Seven groups, all read with `importlib.metadata`, so a package extends xgraph without an edit
 of it, and built-in and plugin contributions are registered the same way:
 
 - `xgraph.backends`: a backend's name -> its class (imports the framework);
@@ -11,7 +11,9 @@ of it, and built-in and plugin contributions are registered the same way:
 - `xgraph.weight_files`: any name -> a `WeightFileFormat` (reads and writes weight files);
 - `xgraph.codegen`: a backend's name -> its code printer module (`xgraph.codegen.Printer`);
 - `xgraph.trainers`: a backend's name -> its trainer factory (`xgraph.training.trainer.
-  MakeTrainer`): training sits beside a backend, so building a model never imports it.
+  MakeTrainer`): training sits beside a backend, so building a model never imports it;
+- `xgraph.importers`: a format's name -> its importer module (`xgraph.importing.model.
+  ModelReader`: the suffixes it reads and `read_model`), for `xgraph import`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ OP_RULES = "xgraph.op_rules"
 WEIGHT_FILES = "xgraph.weight_files"
 CODEGEN = "xgraph.codegen"
 TRAINERS = "xgraph.trainers"
+IMPORTERS = "xgraph.importers"
 
 
 def package_of(entry: EntryPoint) -> str:

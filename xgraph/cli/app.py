@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from xgraph.cli import build, language, parity, predict, specs, train
+from xgraph.cli import build, importing, language, parity, predict, specs, train
 from xgraph.cli.parser import Parser
 from xgraph.errors import SpecError
 
@@ -25,6 +25,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     parity.add_parity,
     build.add_weights,
     build.add_codegen,
+    importing.add_import,
     specs.add_diff,
     specs.add_table,
     language.add_ops,

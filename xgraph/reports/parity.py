@@ -223,6 +223,14 @@ def check_param_parity(
     return param_parity(analysed, counts)
 
 
+def probe_inputs(analysed: AnalysedGraph, batch: int, seed: int) -> list[np.ndarray]:
+    """The seeded inputs the numeric checks run: standard normal, channels-last."""
+    rng = np.random.default_rng(seed)
+    return [
+        rng.normal(size=(batch, *shape)).astype(np.float32) for shape in analysed.input_shapes()
+    ]
+
+
 def probe_every_node(
     analysed: AnalysedGraph,
     weights: Mapping[str, np.ndarray],
@@ -237,10 +245,7 @@ def probe_every_node(
         require_rules(analysed, backend.name)
     every_node = tuple(n.name for n in analysed.graph.nodes if n.op != "input")
     probed = analysed.with_outputs(every_node)
-    rng = np.random.default_rng(seed)
-    inputs = [
-        rng.normal(size=(batch, *shape)).astype(np.float32) for shape in analysed.input_shapes()
-    ]
+    inputs = probe_inputs(analysed, batch, seed)
     outputs = {}
     for backend in backends:
         progress(f"running {backend.name} on every node")
