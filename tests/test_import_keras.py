@@ -93,9 +93,22 @@ def test_imported_xception_is_the_spec(tmp_path: Path) -> None:
     )
     config = tmp_path / "xception.json"
     config.write_text(model.to_json())
-    _, got = imported_spec(config, str(tmp_path / "xception.yaml"))
+    text, got = imported_spec(config, str(tmp_path / "xception.yaml"))
     want = load(
         ROOT / "specs" / "xception.yaml",
         ["input_shape=[71, 71, 3]", "classifier_activation=none"],
     )
     assert_same_graph(got, want)
+    # the middle flow: one block repeated 8 times, Keras's automatic `add_3` ... `add_10`
+    # numbered with the repetition
+    assert (
+        '  - {use: block, name: "block${i + 5}", repeat: 8, args: {number: "${i + 3}"}}\n' in text
+    )
+    # the entry flow's three downsampling modules and the exit flow's: one block, block2
+    # without the ReLU that starts the others
+    instances = {n.block[0]: n.block_uses[0] for n in got.graph.nodes if n.block}
+    assert {instances[f"block{i}"] for i in (2, 3, 4, 13)} == {"block_2"}
+    assert {instances[f"block{i}"] for i in range(5, 13)} == {"block"}
+    assert "has_sepconv1_act: false" in text.split("name: block2,", 1)[1].split("\n  - ", 1)[0]
+    hand_written = (ROOT / "specs" / "xception.yaml").read_text()
+    assert len(text.splitlines()) <= 1.5 * len(hand_written.splitlines())

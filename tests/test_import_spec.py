@@ -243,3 +243,86 @@ def test_a_file_that_is_no_model_is_refused(tmp_path: Path, run_cli: CliRunner) 
     assert "--config CONFIG.json" in result.err
     result = run_cli("import", tmp_path / "model.pb", "-o", tmp_path / "x.yaml")
     assert result.code == 2 and "no such file" in result.err
+
+
+def residual_stages(count: int) -> dict[str, Any]:
+    """A stem and `count` residual stages `stage1`, ...: a convolution, BatchNorm and ReLU
+    named after the stage, and Keras's automatically named sum (`add`, `add_1`, ...)."""
+    shape = [None, 8, 8, 4]
+    config = small_model()
+    layers = config["config"]["layers"][:2]
+    previous = "stem"
+    for index in range(count):
+        stage = f"stage{index + 1}"
+        layers += [
+            layer(
+                "Conv2D",
+                f"{stage}_conv",
+                [tensor(previous, shape)],
+                filters=4,
+                kernel_size=[3, 3],
+                strides=[1, 1],
+                padding="same",
+                dilation_rate=[1, 1],
+                groups=1,
+                activation="linear",
+                use_bias=False,
+                data_format="channels_last",
+            ),
+            layer(
+                "BatchNormalization",
+                f"{stage}_bn",
+                [tensor(f"{stage}_conv", shape)],
+                axis=-1,
+                epsilon=0.001 * (index + 1),
+            ),
+            layer("ReLU", f"{stage}_relu", [tensor(f"{stage}_bn", shape)]),
+        ]
+        add = "add" if index == 0 else f"add_{index}"
+        layers.append(layer("Add", add, [tensor(f"{stage}_relu", shape), tensor(previous, shape)]))
+        previous = add
+    config["config"]["layers"] = layers
+    config["config"]["output_layers"] = [previous, 0, 0]
+    return config
+
+
+def test_repeated_stages_become_one_block_repeated(tmp_path: Path, run_cli: CliRunner) -> None:
+    """Stages alike but for a value become one block with that value as a parameter, the
+    automatically named sums taken in (their number a parameter too), and consecutive
+    stages one `repeat`; --explain says which nodes went where; the spec expands to the
+    file's graph (and --flat writes every node)."""
+    model = keras_file(tmp_path, residual_stages(3))
+    out = tmp_path / "stages.yaml"
+    result = run_cli("import", model, "-o", out, "--explain")
+    assert result.code == 0, result.err
+    text = out.read_text()
+    assert "blocks:\n  stage:\n    params:\n      epsilon: {type: float}\n" in text
+    assert "      number: {type: int}\n" in text
+    assert """      - {name: "add${'_' if number else ''}${number or ''}", op: add,""" in text
+    for index in range(3):  # a float column is no progression: one `use` each
+        assert (
+            f"  - {{use: stage, name: stage{index + 1}, args: {{epsilon: 0.00{index + 1}, " in text
+        )
+    assert "stage1: block 'stage', 4 nodes stage1_conv .. add" in result.out
+    assert "stage3: block 'stage', 4 nodes stage3_conv .. add_2" in result.out
+    flat = tmp_path / "flat.yaml"
+    assert run_cli("import", model, "-o", flat, "--flat").code == 0
+    assert "blocks:" not in flat.read_text()
+    a, b = load(out), load(flat)
+    assert [(n.name, n.op, n.attrs, n.inputs) for n in a.graph.nodes] == [
+        (n.name, n.op, n.attrs, n.inputs) for n in b.graph.nodes
+    ]
+
+
+def test_a_run_numbered_on_with_equal_values_is_one_repeat(tmp_path: Path) -> None:
+    from xgraph.importing import imported_spec
+
+    config = residual_stages(4)
+    for entry in config["config"]["layers"]:
+        if entry["class_name"] == "BatchNormalization":
+            entry["config"]["epsilon"] = 0.001
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    text, analysed = imported_spec(path, str(tmp_path / "stages.yaml"))
+    assert '  - {use: stage, name: "stage${i + 1}", repeat: 4, args: {number: "${i}"}}\n' in text
+    assert analysed.graph["add_3"].inputs == ("stage4_relu", "add_2")

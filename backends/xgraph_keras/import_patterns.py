@@ -41,7 +41,7 @@ def fused(nodes: list[ImportedNode], outputs: list[str]) -> tuple[list[ImportedN
         ):
             continue
         by_name[node.name] = ImportedNode(
-            node.name, "activation", {"activation": "hard_sigmoid"}, before.inputs
+            node.name, "activation", {"activation": "hard_sigmoid"}, before.inputs, node.automatic
         )
         dropped |= {before.name, after.name}
         renamed[after.name] = node.name
@@ -51,5 +51,5 @@ def fused(nodes: list[ImportedNode], outputs: list[str]) -> tuple[list[ImportedN
             continue
         node = by_name[original.name]
         inputs = tuple(renamed.get(source, source) for source in node.inputs)
-        result.append(ImportedNode(node.name, node.op, node.attrs, inputs))
+        result.append(ImportedNode(node.name, node.op, node.attrs, inputs, node.automatic))
     return result, [renamed.get(name, name) for name in outputs]

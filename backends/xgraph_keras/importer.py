@@ -10,6 +10,7 @@ Sequential stem) is flattened, its layers keeping their names."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from xgraph_keras.import_layers import (
 )
 from xgraph_keras.import_patterns import fused
 from xgraph_keras.model_config import read_config
+from xgraph_keras.rules.base import class_key
 
 SUFFIXES = (".keras", ".h5", ".json")
 MODEL_CLASSES = frozenset({"Functional", "Model", "Sequential"})
@@ -118,6 +120,15 @@ def _tensors(value: Any) -> Iterator[tuple[str, int, int]]:
     elif isinstance(value, list):
         for item in value:
             yield from _tensors(item)
+
+
+def automatic(name: str, cls: str) -> str:
+    """Keras's automatic name part of a layer named `conv2d` or `conv2d_3` (its class's key),
+    or "" for a name a person chose."""
+    key = class_key(cls)
+    if name == key or re.fullmatch(rf"{re.escape(key)}_\d+", name):
+        return key
+    return ""
 
 
 def _input_rank(layer: dict[str, Any]) -> int | None:
@@ -282,7 +293,7 @@ class _Reader:
             return
         if op == "concat":
             attrs = {**attrs, "axis": spec_axis(attrs["axis"], rank)}
-        self.add(ImportedNode(name, op, attrs, tuple(inputs)), at)
+        self.add(ImportedNode(name, op, attrs, tuple(inputs), automatic(name, cls)), at)
 
     def operation(
         self, cls: str, name: str, layer: dict[str, Any], inputs: list[str], at: str
@@ -309,7 +320,7 @@ class _Reader:
                 Unsupported(f"operation {cls} '{name}'", at, refused.nearest, refused.reason)
             )
             return
-        self.add(ImportedNode(name, op, attrs, tuple(inputs)), at)
+        self.add(ImportedNode(name, op, attrs, tuple(inputs), automatic(name, cls)), at)
 
     def claim(self, name: str, at: str) -> None:
         if name in self.names or name in self.alias:

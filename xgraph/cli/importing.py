@@ -38,6 +38,16 @@ def add_import(commands: argparse._SubParsersAction) -> None:
     )
     command.add_argument("--name", help="the spec's name (default: the model's own)")
     command.add_argument(
+        "--flat",
+        action="store_true",
+        help="write every node as a node: no blocks recovered from repeated structure",
+    )
+    command.add_argument(
+        "--explain",
+        action="store_true",
+        help="print which nodes became which block instance",
+    )
+    command.add_argument(
         "--weights-out",
         metavar="FILE",
         help="write the file's weights for the new spec: .safetensors (canonical), .pt, "
@@ -66,7 +76,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     weights_out = None
     if args.weights_out:
         weights_out = check_output(args.weights_out, [*sources, ("the spec", args.output)]).path
-    text, analysed = imported_spec(args.model, str(output), args.config, args.name)
+    text, analysed = imported_spec(
+        args.model, str(output), args.config, args.name, structure=not args.flat
+    )
     weights = None
     if weights_out is not None or args.check:
         from xgraph.weights.formats import read_weights
@@ -81,6 +93,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"wrote {output}: {len(analysed.graph)} nodes, {analysed.total_params:,} parameters"
         + (f"; {weights_out}: {len(weights or {})} tensors" if weights_out else "")
     )
+    if args.explain:
+        from xgraph.importing.blocks import explain
+
+        lines = explain(analysed)
+        print("\n".join(lines) if lines else "no repeated structure recovered")
     if not args.check or weights is None:
         return 0
     from xgraph.importing.check import check_against_source

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xgraph.errors import SpecError
+from xgraph.importing.blocks import recover
 from xgraph.importing.model import ImportedModel, ImportFileError
 from xgraph.importing.write import spec_text
 from xgraph.plugins import IMPORTERS, loaded
@@ -41,7 +42,11 @@ def importer_for(path: Path) -> Any:
 
 
 def imported_spec(
-    path: str | Path, file: str, config: str | Path | None = None, name: str | None = None
+    path: str | Path,
+    file: str,
+    config: str | Path | None = None,
+    name: str | None = None,
+    structure: bool = True,
 ) -> tuple[str, AnalysedGraph]:
     """The spec text for the model in `path`, and its analysis: the text is compiled as
     the file `file` it will be written to, so that a spec that would not validate is never
@@ -49,9 +54,9 @@ def imported_spec(
     from xgraph.api import loads
 
     model = read_model(path, config)
-    text = spec_text(model, name, origin=Path(path).name)
+    flat = spec_text(model, name, origin=Path(path).name)
     try:
-        analysed = loads(text, file=file)
+        analysed = loads(flat, file=file)
     except SpecError as exc:
         raise ImportFileError(
             path,
@@ -59,7 +64,25 @@ def imported_spec(
             "report it with the file)",
             notes=[exc.format()],
         ) from exc
-    return text, analysed
+    blocks = recover(model) if structure else []
+    if not blocks:
+        return flat, analysed
+    text = spec_text(model, name, origin=Path(path).name, blocks=blocks)
+    try:
+        recovered = loads(text, file=file)
+    except SpecError:
+        return flat, analysed  # a recovery the language cannot say: the flat spec stands
+    return (text, recovered) if same_graph(recovered, analysed) else (flat, analysed)
+
+
+def same_graph(a: AnalysedGraph, b: AnalysedGraph) -> bool:
+    """Node for node the same network: names, order, ops, attributes and inputs."""
+    nodes = list(a.graph.nodes), list(b.graph.nodes)
+    if [n.name for n in nodes[0]] != [n.name for n in nodes[1]]:
+        return False
+    return all(
+        (x.op, x.attrs, x.inputs) == (y.op, y.attrs, y.inputs) for x, y in zip(*nodes, strict=True)
+    )
 
 
 __all__ = ["ImportFileError", "ImportedModel", "imported_spec", "read_model"]

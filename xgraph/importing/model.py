@@ -22,6 +22,9 @@ class ImportedNode:
     op: str
     attrs: dict[str, Any]
     inputs: tuple[str, ...]
+    # the name is the source's automatic one for its class (Keras's `conv2d_3`, `add`):
+    # `automatic` is that class's part, the number follows as `_<n>` (none: 0)
+    automatic: str = ""
 
 
 @dataclass(frozen=True)

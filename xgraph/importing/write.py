@@ -4,12 +4,15 @@ and the classifier's width as parameters."""
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from xgraph import __version__
+from xgraph.importing.blocks import Block, Instance, arithmetic, numbered
 from xgraph.importing.model import ImportedModel, ImportedNode, inputs_of
 from xgraph.ops import REGISTRY
 
@@ -90,8 +93,8 @@ def _entry(fields: dict[str, Any], indent: str) -> list[str]:
     return lines
 
 
-def spec_text(model: ImportedModel, name: str | None = None, origin: str = "") -> str:
-    """The spec for `model`, named `name` (default: the model's own name)."""
+def _header(model: ImportedModel, name: str | None, origin: str) -> tuple[list[str], bool]:
+    """The spec's first lines (to `inputs:` included), and whether `classes` is a parameter."""
     inputs = inputs_of(model.nodes)
     last = model.nodes[-1]
     classes = (
@@ -119,19 +122,177 @@ def spec_text(model: ImportedModel, name: str | None = None, origin: str = "") -
     for node in inputs:
         shape = "${input_shape}" if "input_shape" in params else list(node.attrs["shape"])
         lines += _entry({"name": node.name, "shape": shape}, "  ")
+    return lines, classes
+
+
+def _inputs_field(inputs: Sequence[str], previous: str | None) -> Any:
+    """`inputs` as written: None where the node reads the one before it."""
+    if list(inputs) == ([previous] if previous else []):
+        return None
+    return inputs[0] if len(inputs) == 1 else list(inputs)
+
+
+def _block_lines(block: Block) -> list[str]:
+    """A recovered block's definition: node names as expressions of `${name}` (or of the
+    number of the source's automatic name), varying values as its parameters."""
+    first = block.instances[0]
+    prefix = f"{first.key}_"
+    bound: dict[tuple[int, str], str] = {}
+    for (index, attr), param in zip(first.slots, block.slot_param, strict=True):
+        if param is not None:
+            bound[(index, attr)] = param
+    names: dict[str, str] = {}
+    for index, node in enumerate(first.nodes):
+        if node.automatic:
+            param = bound.get((index, "#"))
+            names[node.name] = (
+                f"{node.automatic}${{'_' if {param} else ''}}${{{param} or ''}}"
+                if param
+                else node.name
+            )
+        else:
+            names[node.name] = "${name}_" + node.name[len(prefix) :]
+    lines = [f"  {block.name}:"]
+    if block.params:
+        lines.append("    params:")
+        lines += [f"      {param}: {{type: {kind}}}" for param, kind in block.params.items()]
+    lines.append("    nodes:")
+    # an optional node (`when: has_<node>`): its readers read its input where it is absent
+    switch = {}
+    for node in first.nodes:
+        local = node.name[len(prefix) :]
+        if local in block.optional:
+            source = node.inputs[0]
+            other = "input" if source == first.input else f"name + '_{source[len(prefix) :]}'"
+            switch[node.name] = (
+                f"${{name + '_{local}' if {block.optional[local]} else {other}}}",
+                block.optional[local],
+            )
+    previous: str | None = first.input
+    for index, node in enumerate(first.nodes):
+        fields: dict[str, Any] = {"name": names[node.name], "op": node.op, **written_attrs(node)}
+        for (slot, attr), param in bound.items():
+            if slot == index and attr != "#":
+                fields[attr] = f"${{{param}}}"
+        refs = [
+            "${input}" if s == first.input else switch[s][0] if s in switch else names[s]
+            for s in node.inputs
+        ]
+        wanted = _inputs_field(node.inputs, previous)
+        if wanted is not None or any(s in switch for s in node.inputs):
+            fields["inputs"] = refs[0] if len(refs) == 1 else refs
+        if node.name in switch:
+            fields["when"] = f"${{{switch[node.name][1]}}}"
+        lines += _entry(fields, "      ")
+        previous = node.name
+    return lines
+
+
+def _args(block: Block, instance: Instance) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for param, value in zip(block.slot_param, instance.values, strict=True):
+        if param is not None:
+            args[param] = value
+    for local, param in block.optional.items():
+        args[param] = local not in instance.lacks
+    return args
+
+
+def _progression(start: int, step: int) -> str:
+    """`${i}`, `${i + 5}`, `${i * 2 + 1}`: the value of repetition i."""
+    term = "i" if step == 1 else f"i * {step}"
+    return f"${{{term}}}" if start == 0 else f"${{{term} + {start}}}"
+
+
+def _use_items(block: Block, run: list[Instance], previous: str | None) -> list[str]:
+    """One `use:` per instance, or one with `repeat` for a run numbered on whose arguments
+    are constant or go up with the number."""
+    keys = [numbered(inst.key) for inst in run]
+    args = [_args(block, inst) for inst in run]
+    chained = all(b.input == a.nodes[-1].name for a, b in itertools.pairwise(run))
+    if len(run) >= 2 and chained and all(keys) and len({k[0] for k in keys if k}) == 1:
+        stem, start = keys[0]  # type: ignore[misc]
+        steps = [k[1] - start for k in keys if k]
+        columns: dict[str, Any] = {}
+        for param in args[0]:
+            column = [a[param] for a in args]
+            progression = arithmetic(column)
+            if len({repr(v) for v in column}) == 1:
+                columns[param] = column[0]
+            elif progression is not None and steps == list(range(len(run))):
+                columns[param] = _progression(*progression)
+            else:
+                columns = {}
+                break
+        if steps == list(range(len(run))) and len(columns) == len(args[0]):
+            fields: dict[str, Any] = {"use": block.name, "name": f"{stem}{_progression(start, 1)}"}
+            fields["repeat"] = len(run)
+            if columns:
+                fields["args"] = columns
+            if run[0].input != previous:
+                fields["inputs"] = run[0].input
+            return _entry(fields, "  ")
+    lines = []
+    for inst, arguments in zip(run, args, strict=True):
+        fields = {"use": block.name, "name": inst.key}
+        if arguments:
+            fields["args"] = arguments
+        if inst.input != previous:
+            fields["inputs"] = inst.input
+        lines += _entry(fields, "  ")
+        previous = inst.nodes[-1].name
+    return lines
+
+
+def spec_text(
+    model: ImportedModel,
+    name: str | None = None,
+    origin: str = "",
+    blocks: Sequence[Block] = (),
+) -> str:
+    """The spec for `model`, named `name` (default: the model's own name), its `blocks`
+    (xgraph.importing.blocks) written as blocks and their instances."""
+    lines, classes = _header(model, name, origin)
+    last = model.nodes[-1]
+    if blocks:
+        lines.append("blocks:")
+        for block in blocks:
+            lines += _block_lines(block)
+    block_of = {inst.nodes[0].name: (block, inst) for block in blocks for inst in block.instances}
+    inside = {n.name for block in blocks for inst in block.instances for n in inst.nodes}
     lines.append("nodes:")
     previous = None
-    for node in model.nodes:
+    index = 0
+    nodes = list(model.nodes)
+    while index < len(nodes):
+        node = nodes[index]
         if node.op == "input":
             previous = node.name if previous is None else previous
+            index += 1
             continue
+        if node.name in block_of:
+            block, inst = block_of[node.name]
+            run = [inst]
+            index += len(inst.nodes)
+            while index < len(nodes) and nodes[index].name in block_of:
+                other_block, other = block_of[nodes[index].name]
+                if other_block is not block:
+                    break
+                run.append(other)
+                index += len(other.nodes)
+            lines += _use_items(block, run, previous)
+            previous = run[-1].nodes[-1].name
+            continue
+        assert node.name not in inside
         fields: dict[str, Any] = {"name": node.name, "op": node.op, **written_attrs(node)}
         if node is last and classes:
             fields["units"] = "${classes}"
-        if list(node.inputs) != ([previous] if previous else []):
-            fields["inputs"] = node.inputs[0] if len(node.inputs) == 1 else list(node.inputs)
+        wanted = _inputs_field(node.inputs, previous)
+        if wanted is not None:
+            fields["inputs"] = wanted
         lines += _entry(fields, "  ")
         previous = node.name
+        index += 1
     if len(model.outputs) > 1 or model.outputs[0] != last.name:
         lines.append(f"outputs: {scalar(list(model.outputs))}")
     return "\n".join(lines) + "\n"
