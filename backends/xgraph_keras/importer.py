@@ -33,7 +33,7 @@ from xgraph_keras.import_layers import (
     spec_axis,
 )
 from xgraph_keras.import_patterns import fused
-from xgraph_keras.model_config import read_config
+from xgraph_keras.model_config import legacy_config, read_config
 from xgraph_keras.rules.base import class_key
 
 SUFFIXES = (".keras", ".h5", ".json")
@@ -86,25 +86,16 @@ def _legacy_config(path: Path, limit: int) -> Any:
 
     try:
         with h5py.File(path, "r") as h5:
-            if "model_config" not in h5.attrs:
-                raise ImportFileError(
-                    path,
-                    "the file holds weights only (no 'model_config')",
-                    hint="give the model's config with --config CONFIG.json",
-                )
-            declared = h5.attrs.get_id("model_config")
-            string = h5py.check_string_dtype(declared.dtype)
-            if declared.shape != () or string is None:
-                raise ImportFileError(path, "attribute 'model_config' is not a string")
-            if string.length is not None and string.length > limit:
-                raise ImportFileError(path, f"model_config holds {string.length:,} bytes")
-            text = h5.attrs["model_config"]
+            config = legacy_config(h5, str(path), limit)
     except OSError as exc:
         raise ImportFileError(path, f"not a readable HDF5 file: {exc}") from None
-    try:
-        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ImportFileError(path, f"model_config is not valid JSON: {exc}") from None
+    if config is None:
+        raise ImportFileError(
+            path,
+            "the file holds weights only (no 'model_config')",
+            hint="give the model's config with --config CONFIG.json",
+        )
+    return config
 
 
 def _tensors(value: Any) -> Iterator[tuple[str, int, int]]:

@@ -82,9 +82,18 @@ def names_from_config(config: object, source: str, nested: bool = True) -> dict[
 def legacy_classes(h5: Any, source: str, most_bytes: int) -> dict[str, str]:
     """Layer name -> Keras class, from a legacy file's `model_config` attribute (the JSON that
     `model.save("x.h5")` writes); empty for a file without one (keras.applications' ImageNet
-    files). Its type and size are checked before it is read."""
-    if "model_config" not in h5.attrs:
+    files)."""
+    config = legacy_config(h5, source, most_bytes)
+    if config is None:
         return {}
+    return {name: cls for cls, name in config_layers(config, source, "model_config")}
+
+
+def legacy_config(h5: Any, source: str, most_bytes: int) -> object | None:
+    """A legacy file's `model_config` attribute, parsed, or None where it has none. Its type
+    and size are checked before it is read."""
+    if "model_config" not in h5.attrs:
+        return None
     import h5py
 
     declared = h5.attrs.get_id("model_config")
@@ -99,10 +108,9 @@ def legacy_classes(h5: Any, source: str, most_bytes: int) -> dict[str, str]:
         )
     try:
         text = h5.attrs["model_config"]
-        config = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WeightFileError(source, f"model_config is not valid JSON: {exc}") from None
-    return {name: cls for cls, name in config_layers(config, source, "model_config")}
 
 
 def read_config(archive: zipfile.ZipFile, path: Path, limit: int) -> object:

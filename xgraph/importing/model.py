@@ -73,12 +73,19 @@ def unsupported_error(source: str | Path, found: Sequence[Unsupported]) -> Impor
 
 
 class ModelReader(Protocol):
-    """What an importer offers: the file suffixes it reads, and the reading. `config` is a
-    separate model config where the weights file holds none (a Keras `.weights.h5`)."""
+    """What an importer module offers: the file suffixes it reads, the reading (`config`: a
+    separate model config where the file holds only weights, a Keras `.weights.h5`), and
+    the source model run by its own framework, for `--check`."""
 
     SUFFIXES: tuple[str, ...]
 
     def read_model(self, path: Path, config: Path | None) -> ImportedModel: ...
+
+    def source_outputs(
+        self, path: Path, config: Path | None, names: list[str], inputs: list[Any]
+    ) -> dict[str, Any]:
+        """The output of each of the source's layers named in `names` that it exposes."""
+        ...
 
 
 def inputs_of(nodes: Iterable[ImportedNode]) -> list[ImportedNode]:
