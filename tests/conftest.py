@@ -175,6 +175,7 @@ FRAMEWORK_TESTS: dict[str, tuple[str, ...]] = {
     ),
     "test_fuzz_weights.py": EVERY_TEST,
     "test_import_keras.py": EVERY_TEST,
+    "test_import_onnx.py": EVERY_TEST,
     "test_groups_cropping_scaled_add.py": EVERY_TEST,
     "test_hostile_weights.py": EVERY_TEST,
     "test_keras_app_formats.py": EVERY_TEST,

@@ -343,3 +343,10 @@ def source_outputs(
     values = probe.predict_on_batch(inputs if len(inputs) > 1 else inputs[0])
     values = values if isinstance(values, list | tuple) else [values]
     return {name: np.asarray(value) for name, value in zip(found, values, strict=True)}
+
+
+def weights_for(path: Path, config: Path | None, analysed: Any) -> dict[str, Any]:
+    """The file's weights for the imported spec: the Keras weight readers' (by layer name)."""
+    from xgraph.weights.formats import read_weights
+
+    return read_weights(path, analysed)

@@ -14,10 +14,11 @@ def add_import(commands: argparse._SubParsersAction) -> None:
     command = add_command(
         commands,
         "import",
-        "write a spec for an existing Keras model file, with its weights",
+        "write a spec for an existing Keras or ONNX model file, with its weights",
         """
-        Reads the model's config as data (nothing in the file runs): a .keras archive, a
-        legacy .h5 with its model_config, or a .weights.h5 with --config CONFIG.json. Writes
+        Reads the model as data (nothing in the file runs): a .keras archive, a legacy .h5
+        with its model_config, a .weights.h5 with --config CONFIG.json, or an .onnx file
+        (channels-first, as torch.onnx.export writes it). Writes
         a spec whose nodes are the file's layers, named as the file names them, defaults left
         out; a layer no xgraph op computes is an error that lists every such layer. Nothing
         is written unless the spec validates (and, with --weights-out, the weights fit it).
@@ -27,9 +28,10 @@ def add_import(commands: argparse._SubParsersAction) -> None:
         """
         xgraph import xception.keras -o xception.yaml --weights-out xception.safetensors
         xgraph import model.weights.h5 --config config.json -o model.yaml --check
+        xgraph import resnet.onnx -o resnet.yaml --weights-out resnet.safetensors --check
         """,
     )
-    command.add_argument("model", metavar="MODEL", help="the model file: .keras, .h5")
+    command.add_argument("model", metavar="MODEL", help="the model file: .keras, .h5, .onnx")
     command.add_argument(
         "-o", "--output", required=True, metavar="SPEC", help="the YAML spec file to write"
     )
@@ -81,9 +83,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
     weights = None
     if weights_out is not None or args.check:
-        from xgraph.weights.formats import read_weights
+        from xgraph.importing import importer_for
 
-        weights = read_weights(args.model, analysed)
+        config = Path(args.config) if args.config else None
+        weights = importer_for(Path(args.model)).weights_for(Path(args.model), config, analysed)
     if weights_out is not None and weights is not None:
         from xgraph.weights.formats import write_weights
 

@@ -87,6 +87,10 @@ class ModelReader(Protocol):
         """The output of each of the source's layers named in `names` that it exposes."""
         ...
 
+    def weights_for(self, path: Path, config: Path | None, analysed: Any) -> dict[str, Any]:
+        """The file's weights, canonical, for the spec imported from it."""
+        ...
+
 
 def inputs_of(nodes: Iterable[ImportedNode]) -> list[ImportedNode]:
     return [node for node in nodes if node.op == "input"]

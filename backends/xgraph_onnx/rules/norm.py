@@ -39,7 +39,7 @@ def lower_batch_norm(analysed: AnalysedGraph, node: Node, inputs: tuple[str, ...
         "BatchNormalization",
         (inputs[0], scale, bias, weight(node, "moving_mean"), weight(node, "moving_variance")),
         (node.name,),
-        {"epsilon": a.epsilon},
+        {"epsilon": a.epsilon, "momentum": a.momentum},  # ONNX's momentum is Keras's
     )
     return Lowered([norm], constants)
 

@@ -1,0 +1,97 @@
+"""An ONNX file read for `xgraph import`: its external data first checked to lie inside the
+model's folder, the graph checked by onnx's checker (a cycle, a dangling value), constant
+subgraphs computed once, shapes inferred."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xgraph.importing.model import ImportFileError
+
+_MOST_BYTES = 4 << 30  # an ONNX protobuf's own limit is 2 GB; external data aside
+
+
+def load_checked(path: Path) -> Any:
+    """The model, its external data checked to lie inside the model's folder first."""
+    import onnx
+    from onnx import external_data_helper
+
+    size = path.stat().st_size
+    if size > _MOST_BYTES:
+        raise ImportFileError(path, f"{size:,} bytes: more than an ONNX file holds")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # the protobuf parser's errors have no common class
+        raise ImportFileError(path, f"not a readable ONNX file: {exc}") from None
+    folder = path.resolve().parent
+    for tensor in external_data_helper._get_all_tensors(model):
+        if not external_data_helper.uses_external_data(tensor):
+            continue
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        target = (folder / info.get("location", "")).resolve()
+        if folder not in target.parents or not target.is_file():
+            raise ImportFileError(
+                path,
+                f"tensor '{tensor.name}' keeps its data in '{info.get('location', '')}', "
+                "outside the model's folder (or missing)",
+            )
+    if any(external_data_helper.uses_external_data(t) for t in model.graph.initializer):
+        external_data_helper.load_external_data_for_model(model, str(folder))
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx.checker.ValidationError and its C++ kin
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImportFileError(path, f"not a valid ONNX graph: {first}") from None
+    return onnx.shape_inference.infer_shapes(_folded(model))
+
+
+def _folded(model: Any) -> Any:
+    """The graph with every node whose inputs are all constants computed once (by ONNX's
+    reference implementation: numpy, the file's data only) into an initializer: torch
+    exports a padding's amounts as shape arithmetic on constants."""
+    import onnx
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    graph = model.graph
+    known = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    kept = []
+    for node in graph.node:
+        if node.op_type != "Constant" and not all(v in known for v in node.input if v):
+            kept.append(node)
+            continue
+        if node.op_type == "Constant" and not node.input:
+            outputs = ReferenceEvaluator(_single(node, [])).run(None, {})
+        else:
+            inputs = [v for v in node.input if v]
+            single = _single(node, inputs)
+            outputs = ReferenceEvaluator(single).run(None, {v: known[v] for v in inputs})
+        for name, value in zip(node.output, outputs, strict=True):
+            known[name] = np.asarray(value)
+    used = {v for node in kept for v in node.input}
+    fresh = onnx.helper.make_graph(
+        kept,
+        graph.name,
+        [v for v in graph.input if v.name not in known],
+        list(graph.output),
+        [numpy_helper.from_array(value, name) for name, value in known.items() if name in used],
+    )
+    folded = onnx.helper.make_model(fresh, opset_imports=model.opset_import)
+    folded.ir_version = model.ir_version
+    return folded
+
+
+def _single(node: Any, inputs: list[str]) -> Any:
+    """A model of one node, its inputs as graph inputs of unknown type."""
+    import onnx
+
+    graph = onnx.helper.make_graph(
+        [node],
+        "fold",
+        [onnx.helper.make_empty_tensor_value_info(v) for v in inputs],
+        [onnx.helper.make_empty_tensor_value_info(v) for v in node.output],
+    )
+    return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 21)])

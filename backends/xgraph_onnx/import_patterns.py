@@ -1,0 +1,58 @@
+"""xgraph's own ONNX files write some nodes in two parts: a fused activation as `<node>/pre`
+then the activation named `<node>`, a global pool as `<node>/pooled` then a Flatten named
+`<node>`. Imported, each pair is that one node again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xgraph.importing.model import ImportedNode
+
+# ops whose layer takes a fused activation
+FUSED_ACTIVATION = frozenset({"conv2d", "depthwise_conv2d", "separable_conv2d", "dense"})
+
+
+def own_parts_fused(
+    nodes: list[ImportedNode], weights: dict[str, Any]
+) -> tuple[list[ImportedNode], dict[str, str]]:
+    """The nodes with each pair as one, and the names of the parts that went (-> the node);
+    `weights` are moved to the node's name in place."""
+    consumers: dict[str, int] = {}
+    for node in nodes:
+        for source in node.inputs:
+            consumers[source] = consumers.get(source, 0) + 1
+    by_name = {node.name: node for node in nodes}
+    renamed: dict[str, str] = {}
+    for node in nodes:
+        if len(node.inputs) != 1 or node.inputs[0] not in by_name:
+            continue
+        part = by_name[node.inputs[0]]
+        if consumers.get(part.name) != 1 or part.name in renamed:
+            continue
+        if (
+            part.name == f"{node.name}_pre"
+            and node.op == "activation"
+            and (part.op in FUSED_ACTIVATION)
+        ):
+            merged = {**part.attrs, "activation": node.attrs["activation"]}
+        elif (
+            part.name == f"{node.name}_pooled"
+            and node.op == "flatten"
+            and part.op
+            in (
+                "global_avg_pool",
+                "global_max_pool",
+            )
+        ):
+            merged = {**part.attrs, "keepdims": False}
+        else:
+            continue
+        by_name[node.name] = ImportedNode(node.name, part.op, merged, part.inputs)
+        renamed[part.name] = node.name
+        for key in [k for k in weights if k.split("/")[0] == part.name]:
+            weights[f"{node.name}/{key.split('/', 1)[1]}"] = weights.pop(key)
+    fused = [
+        ImportedNode(n.name, n.op, n.attrs, tuple(renamed.get(s, s) for s in n.inputs))
+        for n in (by_name[m.name] for m in nodes if m.name not in renamed)
+    ]
+    return fused, renamed
