@@ -1,5 +1,6 @@
 """xgraph's own ONNX files write some nodes in two parts: a fused activation as `<node>/pre`
 then the activation named `<node>`, a global pool as `<node>/pooled` then a Flatten named
+`<node>`, a separable convolution as `<node>/depthwise` then the pointwise one named
 `<node>`. Imported, each pair is that one node again."""
 
 from __future__ import annotations
@@ -10,6 +11,17 @@ from xgraph.importing.model import ImportedNode
 
 # ops whose layer takes a fused activation
 FUSED_ACTIVATION = frozenset({"conv2d", "depthwise_conv2d", "separable_conv2d", "dense"})
+
+
+def separable(depthwise: ImportedNode, pointwise: ImportedNode) -> dict[str, Any]:
+    """A separable convolution's attributes from its two ONNX convolutions."""
+    keys = ("kernel_size", "strides", "dilation_rate", "padding", "depth_multiplier")
+    return {
+        **{key: depthwise.attrs[key] for key in keys},
+        "filters": pointwise.attrs["filters"],
+        "use_bias": pointwise.attrs["use_bias"],
+        "activation": pointwise.attrs.get("activation", "linear"),
+    }
 
 
 def own_parts_fused(
@@ -34,7 +46,16 @@ def own_parts_fused(
             and node.op == "activation"
             and (part.op in FUSED_ACTIVATION)
         ):
-            merged = {**part.attrs, "activation": node.attrs["activation"]}
+            op, merged = part.op, {**part.attrs, "activation": node.attrs["activation"]}
+        elif (
+            part.name == f"{node.name}_depthwise"
+            and part.op == "depthwise_conv2d"
+            and node.op == "conv2d"
+            and tuple(node.attrs["kernel_size"]) == (1, 1)
+            and not part.attrs["use_bias"]
+        ):
+            op, merged = "separable_conv2d", separable(part, node)
+            weights[f"{node.name}/pointwise_kernel"] = weights.pop(f"{node.name}/kernel")
         elif (
             part.name == f"{node.name}_pooled"
             and node.op == "flatten"
@@ -44,10 +65,10 @@ def own_parts_fused(
                 "global_max_pool",
             )
         ):
-            merged = {**part.attrs, "keepdims": False}
+            op, merged = part.op, {**part.attrs, "keepdims": False}
         else:
             continue
-        by_name[node.name] = ImportedNode(node.name, part.op, merged, part.inputs)
+        by_name[node.name] = ImportedNode(node.name, op, merged, part.inputs)
         renamed[part.name] = node.name
         for key in [k for k in weights if k.split("/")[0] == part.name]:
             weights[f"{node.name}/{key.split('/', 1)[1]}"] = weights.pop(key)

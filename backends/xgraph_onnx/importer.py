@@ -167,23 +167,7 @@ class _Reader:
             elif op == "Conv":
                 self.conv(node, index, sources[0], attrs)
             elif op == "BatchNormalization":
-                scale, bias, mean, var = (self.constants[v] for v in node.input[1:5])
-                name = self.add(
-                    node,
-                    index,
-                    "batch_norm",
-                    {
-                        "epsilon": float(attrs.get("epsilon", 1e-5)),
-                        "momentum": float(attrs.get("momentum", 0.9)),
-                    },
-                    sources,
-                )
-                for key, array in zip(
-                    ("gamma", "beta", "moving_mean", "moving_variance"),
-                    (scale, bias, mean, var),
-                    strict=True,
-                ):
-                    self.weights[f"{name}/{key}"] = array.astype(np.float32)
+                self.batch_norm(node, index, sources, attrs)
             elif op in _ACTIVATIONS:
                 if op == "Gelu" and attrs.get("approximate", b"none") in (b"tanh", "tanh"):
                     activation = "gelu_tanh"
@@ -243,6 +227,24 @@ class _Reader:
                 self.refuse(node, index)
         except (ValueError, KeyError, TypeError) as exc:
             self.refuse(node, index, str(exc))
+
+    def batch_norm(self, node: Any, index: int, sources: list[str], attrs: dict[str, Any]) -> None:
+        """BatchNormalization; a scale or shift that xgraph's own files write as a constant
+        (`<node>/const/ones`, `<node>/const/zeros`) is a layer without it (InceptionV3's
+        scale=False)."""
+        scale, bias, mean, var = (self.constants[v] for v in node.input[1:5])
+        stem = node.name
+        settings = {
+            "epsilon": float(attrs.get("epsilon", 1e-5)),
+            "momentum": float(attrs.get("momentum", 0.9)),
+            "scale": node.input[1] != f"{stem}/const/ones",
+            "center": node.input[2] != f"{stem}/const/zeros",
+        }
+        name = self.add(node, index, "batch_norm", settings, sources)
+        arrays = {"gamma": scale, "beta": bias, "moving_mean": mean, "moving_variance": var}
+        for key, array in arrays.items():
+            if (key, False) not in (("gamma", settings["scale"]), ("beta", settings["center"])):
+                self.weights[f"{name}/{key}"] = array.astype(np.float32)
 
     def pool(self, node: Any, index: int, source: str, attrs: dict[str, Any]) -> None:
         kernel = list(attrs["kernel_shape"])
