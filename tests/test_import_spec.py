@@ -34,6 +34,24 @@ def layer(cls: str, name: str, inputs: list[dict[str, Any]], **config: Any) -> d
     }
 
 
+def conv3x3(name: str, source: dict[str, Any]) -> dict[str, Any]:
+    """A Keras 3 Conv2D entry: 4 filters, 3x3, 'same', no bias."""
+    return layer(
+        "Conv2D",
+        name,
+        [source],
+        filters=4,
+        kernel_size=[3, 3],
+        strides=[1, 1],
+        padding="same",
+        dilation_rate=[1, 1],
+        groups=1,
+        activation="linear",
+        use_bias=False,
+        data_format="channels_last",
+    )
+
+
 def small_model() -> dict[str, Any]:
     """A residual block and a classifier, as Keras 3 writes its config."""
     image = [None, 8, 8, 3]
@@ -46,20 +64,7 @@ def small_model() -> dict[str, Any]:
             "name": "image",
             "inbound_nodes": [],
         },
-        layer(
-            "Conv2D",
-            "stem",
-            [tensor("image", image)],
-            filters=4,
-            kernel_size=[3, 3],
-            strides=[1, 1],
-            padding="same",
-            dilation_rate=[1, 1],
-            groups=1,
-            activation="linear",
-            use_bias=False,
-            data_format="channels_last",
-        ),
+        conv3x3("stem", tensor("image", image)),
         layer(
             "BatchNormalization",
             "stem_bn",
@@ -255,20 +260,7 @@ def residual_stages(count: int) -> dict[str, Any]:
     for index in range(count):
         stage = f"stage{index + 1}"
         layers += [
-            layer(
-                "Conv2D",
-                f"{stage}_conv",
-                [tensor(previous, shape)],
-                filters=4,
-                kernel_size=[3, 3],
-                strides=[1, 1],
-                padding="same",
-                dilation_rate=[1, 1],
-                groups=1,
-                activation="linear",
-                use_bias=False,
-                data_format="channels_last",
-            ),
+            conv3x3(f"{stage}_conv", tensor(previous, shape)),
             layer(
                 "BatchNormalization",
                 f"{stage}_bn",

@@ -367,6 +367,15 @@ def assert_numbers(variant: Variant, keras: KerasFacts) -> None:
     assert_import_computes_keras(variant, keras, analysed)
 
 
+def assert_structure(variant: Variant, folder: Path) -> None:
+    """The spec is the Keras model layer for node; and `xgraph import` of the model's config
+    writes the same graph (issue 26)."""
+    spec = analysed_spec(variant)
+    keras = keras_facts(variant)
+    assert_layers_match(spec, keras)
+    assert_same_graph(imported(keras, folder), spec)
+
+
 def assert_import_computes_keras(
     variant: Variant, keras: KerasFacts, analysed: AnalysedGraph
 ) -> None:

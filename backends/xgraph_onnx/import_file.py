@@ -1,6 +1,6 @@
 """An ONNX file read for `xgraph import`: its external data first checked to lie inside the
 model's folder, the graph checked by onnx's checker (a cycle, a dangling value), constant
-subgraphs computed once, shapes inferred."""
+subgraphs computed once, shapes inferred; and run by ONNX Runtime for `--check`."""
 
 from __future__ import annotations
 
@@ -95,3 +95,34 @@ def _single(node: Any, inputs: list[str]) -> Any:
         [onnx.helper.make_empty_tensor_value_info(v) for v in node.output],
     )
     return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 21)])
+
+
+def run_values(
+    checked: Any, images: list[str], values: list[str], inputs: list[np.ndarray]
+) -> list[np.ndarray]:
+    """`values` of the model computed by ONNX Runtime from channels-last `inputs` (fed to
+    the graph inputs `images`, channels first), channels-last again; one example at a time:
+    an exported model often fixes its batch at 1."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.ModelProto()
+    model.CopyFrom(checked)  # outputs are added to a copy: the read file stays as read
+    known = {v.name for v in model.graph.output}
+    for value in values:
+        if value not in known:
+            model.graph.output.append(onnx.helper.make_empty_tensor_value_info(value))
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    runs = []
+    for index in range(len(inputs[0])):
+        feeds = {
+            name: np.ascontiguousarray(x[index : index + 1].transpose(0, 3, 1, 2))
+            for name, x in zip(images, inputs, strict=True)
+        }
+        runs.append(session.run(values, feeds))
+    results = [np.concatenate([run[k] for run in runs]) for k in range(len(values))]
+    return [r.transpose(0, 2, 3, 1) if r.ndim == 4 else r for r in map(np.asarray, results)]

@@ -11,6 +11,7 @@ Dropout. Anything else is listed at once, as unsupported."""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from xgraph.importing.model import (
     Unsupported,
     unsupported_error,
 )
-from xgraph_onnx.import_file import load_checked
+from xgraph_onnx.import_file import load_checked, run_values
 from xgraph_onnx.import_patterns import own_parts_fused
 
 SUFFIXES = (".onnx",)
@@ -339,16 +340,29 @@ class _Reader:
             self.weights[f"{name}/bias"] = bias
 
 
+def _read(path: Path) -> tuple[Any, _Reader, ImportedModel]:
+    """The checked file, its reader and the model read, once per file's version: `import`
+    reads the model, then its weights, then (`--check`) runs it."""
+    stat = path.stat()
+    return _read_version(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_version(path: str, mtime_ns: int, size: int) -> tuple[Any, _Reader, ImportedModel]:
+    model = load_checked(Path(path))
+    reader = _Reader(Path(path), model)
+    return model, reader, reader.read()
+
+
 def read_model(path: Path, config: Path | None = None) -> ImportedModel:
     if config is not None:
         raise ImportFileError(config, "an ONNX file holds its graph: --config is for Keras files")
-    return _Reader(path, load_checked(path)).read()
+    return _read(path)[2]
 
 
 def weights_for(path: Path, config: Path | None, analysed: Any) -> dict[str, np.ndarray]:
     """The file's weights, in xgraph's canonical layouts, keyed as the imported spec's."""
-    reader = _Reader(path, load_checked(path))
-    reader.read()
+    reader = _read(path)[1]
     return {
         key: np.ascontiguousarray(value, dtype=np.float32) for key, value in reader.weights.items()
     }
@@ -359,34 +373,8 @@ def source_outputs(
 ) -> dict[str, Any]:
     """The ONNX file run by ONNX Runtime, every value that is a node of the spec exposed as
     an output, in the spec's channels-last terms."""
-    import onnx
-    import onnxruntime as ort
-
-    model = load_checked(path)
-    reader = _Reader(path, model)
-    reader.read()
+    checked, reader, _ = _read(path)
     wanted = {node: value for value, node in reader.value_node.items() if node in names}
-    known = {v.name for v in model.graph.output}
-    for value in wanted.values():
-        if value not in known:
-            model.graph.output.append(onnx.helper.make_empty_tensor_value_info(value))
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-    names_in = [v.name for v in model.graph.input if v.name not in reader.constants]
-    values = list(wanted.values())
-    runs = []  # one example at a time: an exported model often fixes its batch at 1
-    for index in range(len(inputs[0])):
-        feeds = {
-            name: np.ascontiguousarray(x[index : index + 1].transpose(0, 3, 1, 2))
-            for name, x in zip(names_in, inputs, strict=True)
-        }
-        runs.append(session.run(values, feeds))
-    results = [np.concatenate([run[k] for run in runs]) for k in range(len(values))]
-    found = {}
-    for node, result in zip(wanted, results, strict=True):
-        array = np.asarray(result)
-        found[node] = array.transpose(0, 2, 3, 1) if array.ndim == 4 else array
-    return found
+    images = [v.name for v in checked.graph.input if v.name not in reader.constants]
+    values = run_values(checked, images, list(wanted.values()), inputs)
+    return dict(zip(wanted, values, strict=True))

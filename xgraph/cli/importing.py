@@ -106,7 +106,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     from xgraph.importing.check import check_against_source
 
     progress("running the source model and the new spec's builds on every node")
-    reports = check_against_source(Path(args.model), args.config, analysed, weights, args)
+    reports = check_against_source(
+        Path(args.model), args.config, analysed, weights, args.batch, args.tol
+    )
     if args.json:
         print(json.dumps([report.as_dict() for report in reports], indent=2))
     else:
