@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xgraph.api import load
+from xgraph.api import load, loads
 from xgraph.cli import main
 from xgraph.reports.diff import diff_graphs
 from xgraph.reports.diff_views import diff_dict, diff_text
@@ -83,6 +83,7 @@ def test_a_shorter_middle_flow_compares_exit_flow_with_exit_flow() -> None:
     removed = {n.name for n in result.removed}
     assert removed == {n.name for n in a.graph.nodes if n.block == ("block12",)}
     assert result.renamed == [("block13", "block12", "downsampling_block")]
+    assert result.renamed_nodes == []  # the instance's rename says why its nodes' names differ
     changed = {c.name: c for c in result.changed}
     exit_conv = {f: (o, n) for f, o, n in changed["block12_sepconv2"].changes}
     assert changed["block12_sepconv2"].before_name == "block13_sepconv2"
@@ -139,6 +140,7 @@ def test_cli_diff_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert document["changed"] == []
     assert document["params"] == [{"name": "middle_flow_blocks", "before": 8, "after": 16}]
     assert document["renamed"] == []
+    assert document["renamed_nodes"] == []
 
 
 def test_cli_diff_applies_set_to_both(capsys: pytest.CaptureFixture[str]) -> None:
@@ -157,8 +159,6 @@ def test_json_document_is_plain_json(intermediate_relu) -> None:
 
 
 def test_other_outputs_or_their_order_are_a_difference() -> None:
-    from xgraph.api import loads
-
     spec = """
 xgraph: 1
 name: two
@@ -295,3 +295,101 @@ override:
 
 def test_set_of_a_default_applies_to_both_specs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diff", XCEPTION, XCEPTION, "--set", "defaults.batch_norm.momentum=0.9"]) == 0
+
+
+CHAIN = """
+xgraph: 1
+name: chain
+inputs: [{name: x, shape: [8, 8, 3]}]
+nodes:
+  - {name: conv, op: conv2d, filters: 4, kernel_size: 1}
+  - {name: relu, op: activation, activation: relu}
+  - {name: pool, op: max_pool2d, inputs: relu}
+  - {name: head, op: conv2d, filters: 2, kernel_size: 1, inputs: pool}
+outputs: [head]
+"""
+
+
+def _renamed(spec: str, old: str, new: str) -> str:
+    """`spec` with node `old` named `new`, and read by that name."""
+    return spec.replace(f"name: {old},", f"name: {new},").replace(
+        f"inputs: {old}}}", f"inputs: {new}}}"
+    )
+
+
+def test_a_node_only_renamed_reads_as_renamed_not_as_removed_and_added() -> None:
+    result = diff_graphs(loads(CHAIN), loads(_renamed(CHAIN, "relu", "act")))
+    assert (result.added, result.removed, result.changed) == ([], [], [])
+    assert result.renamed_nodes == [("relu", "act")]
+    assert not result.same
+    lines = diff_text(result).splitlines()
+    assert lines[lines.index("renamed: 1 node") + 1] == "  relu -> act"
+    assert diff_dict(result)["renamed_nodes"] == [{"before": "relu", "after": "act"}]
+
+
+def test_renames_in_a_chain_pair_by_the_pairs_before_them() -> None:
+    # as Keras names layers: each node's input is itself only renamed
+    automatic = _renamed(_renamed(CHAIN, "conv", "conv2d"), "relu", "activation")
+    result = diff_graphs(loads(automatic), loads(CHAIN))
+    assert (result.added, result.removed, result.changed) == ([], [], [])
+    assert result.renamed_nodes == [("conv2d", "conv"), ("activation", "relu")]
+    lines = diff_text(result).splitlines()
+    start = lines.index("renamed: 2 nodes")
+    assert lines[start + 1 : start + 3] == ["  conv2d     -> conv", "  activation -> relu"]
+
+
+def test_a_renamed_node_that_changed_reads_as_changed_under_its_old_name() -> None:
+    # matched by structure, its output shape changed with the input's
+    smaller = _renamed(CHAIN, "relu", "act").replace("[8, 8, 3]", "[4, 4, 3]")
+    result = diff_graphs(loads(CHAIN), loads(smaller))
+    assert result.renamed_nodes == []
+    changed = {change.name: change for change in result.changed}
+    assert changed["act"].before_name == "relu"
+    assert "  act (was relu): output_shape: (8, 8, 4) -> (4, 4, 4)" in diff_text(result)
+
+
+def test_a_renamed_instance_node_whose_attribute_changed_reads_as_changed() -> None:
+    spec = """
+xgraph: 1
+name: units
+inputs: [{name: x, shape: [8, 8, 3]}]
+blocks:
+  unit:
+    params: {filters: {type: int}}
+    nodes:
+      - {name: "${name}_conv", op: conv2d, filters: "${filters}", kernel_size: 1}
+      - {name: "${name}_relu", op: activation, activation: relu}
+nodes:
+  - {use: unit, name: u1, args: {filters: 4}}
+  - {name: head, op: conv2d, filters: 2, kernel_size: 1, inputs: u1_relu}
+outputs: [head]
+"""
+    other = spec.replace("name: u1, args: {filters: 4}", "name: u2, args: {filters: 8}")
+    result = diff_graphs(loads(spec), loads(other.replace("u1_relu", "u2_relu")), True)
+    assert result.renamed == [("u1", "u2", "unit")]
+    assert result.renamed_nodes == []  # u1_relu -> u2_relu: the instance's rename says why
+    assert [(c.name, c.before_name, c.changes) for c in result.changed] == [
+        ("u2_conv", "u1_conv", (("filters", 4, 8),))
+    ]
+    assert "  u2_conv (was u1_conv): filters: 4 -> 8" in diff_text(result).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("relu", "{name: act, op: activation, activation: sigmoid}"),  # another attribute
+        ("pool", "{name: act, op: avg_pool2d, inputs: relu}"),  # another op, alike attributes
+        ("relu", "{name: act, op: activation, activation: relu, inputs: x}"),  # another input
+    ],
+)
+def test_a_renamed_node_that_computes_something_else_is_removed_and_added(
+    old: str, new: str
+) -> None:
+    lines = [f"  - {new}" if f"{{name: {old}," in line else line for line in CHAIN.split("\n")]
+    other = "\n".join(lines).replace(f"inputs: {old}}}", "inputs: act}")
+    # (conv an output too, where act no longer reads it)
+    result = diff_graphs(loads(CHAIN), loads(other.replace("[head]", "[head, conv]")))
+    assert [n.name for n in result.added] == ["act"]
+    assert [n.name for n in result.removed] == [old]
+    assert result.renamed_nodes == []
+    assert "renamed:" not in diff_text(result)

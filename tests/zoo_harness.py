@@ -373,7 +373,23 @@ def assert_structure(variant: Variant, folder: Path) -> None:
     spec = analysed_spec(variant)
     keras = keras_facts(variant)
     assert_layers_match(spec, keras)
-    assert_same_graph(imported(keras, folder), spec)
+    got = imported(keras, folder)
+    assert_same_graph(got, spec)
+    assert_no_structural_change(got, spec)
+
+
+def assert_no_structural_change(got: AnalysedGraph, want: AnalysedGraph) -> None:
+    """`xgraph diff imported.yaml specs/NAME.yaml` adds, removes and changes no node: the
+    layers Keras names automatically are renamed nodes, attributes differ at most as
+    float32 (the config's 1.001e-05 is the spec's)."""
+    from xgraph.reports.diff import diff_graphs
+
+    diff = diff_graphs(got, want)
+    assert not diff.added and not diff.removed, (diff.added, diff.removed)
+    for change in diff.changed:
+        for name, before, after in change.changes:
+            assert as_float32(before) == as_float32(after), (change.name, name, before, after)
+    assert all(AUTOMATIC.match(before) for before, _ in diff.renamed_nodes)
 
 
 def assert_import_computes_keras(
@@ -386,5 +402,6 @@ def assert_import_computes_keras(
     assert keras.weights_file is not None
     spec = imported(keras, keras.weights_file.parent)
     assert_same_graph(spec, analysed)
+    assert_no_structural_change(spec, analysed)
     weights = read_weights(keras.weights_file, spec)
     assert_outputs_match(spec, weights, variant, keras, "torch")

@@ -4,6 +4,7 @@ subgraphs computed once, shapes inferred; and run by ONNX Runtime for `--check`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,29 @@ from xgraph.importing.model import ImportFileError
 _MOST_BYTES = 4 << 30  # an ONNX protobuf's own limit is 2 GB; external data aside
 
 
-def load_checked(path: Path) -> Any:
+@dataclass
+class CheckedModel:
+    """A checked file's graph with its constant subgraphs folded (`model`), every constant
+    value by name (initializers and folded results), and for each folded value the op and
+    inputs that made it: a normalisation's divisor, max(sqrt(variance), epsilon), is read
+    back as the variance it came from."""
+
+    model: Any
+    constants: dict[str, np.ndarray] = field(default_factory=dict)
+    origins: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def source_of(self, value: str, *path: str) -> str | None:
+        """The constant that `value` was computed from through the ops `path` (each the
+        first input of the op before), or None where it was not."""
+        for op_type in path:
+            origin = self.origins.get(value)
+            if origin is None or origin[0] != op_type or not origin[1]:
+                return None
+            value = origin[1][0]
+        return value
+
+
+def load_checked(path: Path) -> CheckedModel:
     """The model, its external data checked to lie inside the model's folder first."""
     import onnx
     from onnx import external_data_helper
@@ -45,10 +68,12 @@ def load_checked(path: Path) -> Any:
     except Exception as exc:  # onnx.checker.ValidationError and its C++ kin
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImportFileError(path, f"not a valid ONNX graph: {first}") from None
-    return onnx.shape_inference.infer_shapes(_folded(model))
+    folded = _folded(model)
+    folded.model = onnx.shape_inference.infer_shapes(folded.model)
+    return folded
 
 
-def _folded(model: Any) -> Any:
+def _folded(model: Any) -> CheckedModel:
     """The graph with every node whose inputs are all constants computed once (by ONNX's
     reference implementation: numpy, the file's data only) into an initializer: torch
     exports a padding's amounts as shape arithmetic on constants."""
@@ -58,6 +83,7 @@ def _folded(model: Any) -> Any:
 
     graph = model.graph
     known = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    origins: dict[str, tuple[str, tuple[str, ...]]] = {}
     kept = []
     for node in graph.node:
         if node.op_type != "Constant" and not all(v in known for v in node.input if v):
@@ -71,6 +97,7 @@ def _folded(model: Any) -> Any:
             outputs = ReferenceEvaluator(single).run(None, {v: known[v] for v in inputs})
         for name, value in zip(node.output, outputs, strict=True):
             known[name] = np.asarray(value)
+            origins[name] = (node.op_type, tuple(node.input))
     used = {v for node in kept for v in node.input}
     fresh = onnx.helper.make_graph(
         kept,
@@ -81,7 +108,7 @@ def _folded(model: Any) -> Any:
     )
     folded = onnx.helper.make_model(fresh, opset_imports=model.opset_import)
     folded.ir_version = model.ir_version
-    return folded
+    return CheckedModel(folded, known, origins)
 
 
 def _single(node: Any, inputs: list[str]) -> Any:

@@ -1,7 +1,8 @@
 """xgraph's own ONNX files write some nodes in two parts: a fused activation as `<node>/pre`
 then the activation named `<node>`, a global pool as `<node>/pooled` then a Flatten named
 `<node>`, a separable convolution as `<node>/depthwise` then the pointwise one named
-`<node>`. Imported, each pair is that one node again."""
+`<node>`. Imported, each pair is that one node again. And a node read from a part
+(`<node>/reshaped`, `<node>/normalised`) takes the name of the Transpose that ends it."""
 
 from __future__ import annotations
 
@@ -77,3 +78,29 @@ def own_parts_fused(
         for n in (by_name[m.name] for m in nodes if m.name not in renamed)
     ]
     return fused, renamed
+
+
+def renamed(
+    nodes: list[ImportedNode], weights: dict[str, Any], renames: dict[str, str]
+) -> list[ImportedNode]:
+    """The nodes with those in `renames` (old -> new name) renamed, and their inputs and
+    weights with them."""
+    for key in [k for k in weights if k.split("/")[0] in renames]:
+        old, param = key.split("/", 1)
+        weights[f"{renames[old]}/{param}"] = weights.pop(key)
+    return [
+        ImportedNode(
+            renames.get(n.name, n.name), n.op, n.attrs, tuple(renames.get(s, s) for s in n.inputs)
+        )
+        for n in nodes
+    ]
+
+
+def merged(
+    nodes: list[ImportedNode], weights: dict[str, Any], renames: dict[str, str]
+) -> tuple[list[ImportedNode], dict[str, str]]:
+    """The nodes renamed, then with xgraph's own two-part nodes as one; and the old name of
+    every node renamed or merged (-> its name now)."""
+    nodes = renamed(nodes, weights, renames)
+    nodes, fused = own_parts_fused(nodes, weights)
+    return nodes, {**{old: fused.get(new, new) for old, new in renames.items()}, **fused}

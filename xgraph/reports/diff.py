@@ -1,7 +1,7 @@
-"""What differs between two specs after expansion: parameters, nodes added, removed and
-changed, and the totals. Nodes are matched structurally, within their block instances
-(xgraph.reports.matching), so a variant with fewer repeats compares its exit flow with the
-base's exit flow, not with a middle-flow block that happens to carry the same name."""
+"""What differs between two specs after expansion: parameters, nodes added, removed,
+renamed and changed, and the totals. Nodes are matched structurally, within their block
+instances (xgraph.reports.matching), so a variant with fewer repeats compares its exit flow
+with the base's exit flow, not with a middle-flow block that happens to carry the same name."""
 
 from __future__ import annotations
 
@@ -65,6 +65,9 @@ class GraphDiff:
     params: list[tuple[str, Any, Any]] = field(default_factory=list)
     # Block instances matched under another name: (name before, name after, block).
     renamed: list[tuple[str, str, str]] = field(default_factory=list)
+    # Nodes matched by structure under another name, nothing else changed: (before, after).
+    # (A renamed node that changed too is in `changed`, with its `before_name`.)
+    renamed_nodes: list[tuple[str, str]] = field(default_factory=list)
     # Spec-wide `defaults:` that differ: ("op.attribute", before, after), None where unset;
     # with the number of node attributes each changed (left out of `changed`).
     defaults: list[tuple[str, Any, Any]] = field(default_factory=list)
@@ -79,6 +82,7 @@ class GraphDiff:
             self.interface,
             self.params,
             self.renamed,
+            self.renamed_nodes,
             self.defaults,
         )
         return not any(different) and all(a == b for a, b in self.totals.values())
@@ -197,10 +201,11 @@ def _explained(x: Node, y: Node, key: str, defaults: Explained, old: Any, new: A
 
 def diff_graphs(a: AnalysedGraph, b: AnalysedGraph, ignore_shapes: bool = False) -> GraphDiff:
     """Nodes of `b` not in `a` (added, in `b`'s order), of `a` not in `b` (removed, in `a`'s
-    order), in both but different (changed), the parameters that differ and the totals of
-    each. `ignore_shapes` leaves out the changes of shape and counts of nodes that are
-    otherwise the same (the totals still show their sum). A node attribute that changes as
-    a changed `defaults:` entry does is counted under that entry, not listed per node."""
+    order), in both but different (changed) or only renamed, the parameters that differ and
+    the totals of each. `ignore_shapes` leaves out the changes of shape and counts of nodes
+    that are otherwise the same (the totals still show their sum). A node attribute that
+    changes as a changed `defaults:` entry does is counted under that entry, not listed per
+    node."""
     result = GraphDiff(a.name, b.name)
     matching = match_nodes(a.graph.nodes, b.graph.nodes)
     renames = matching.a_to_b()
@@ -211,6 +216,8 @@ def diff_graphs(a: AnalysedGraph, b: AnalysedGraph, ignore_shapes: bool = False)
         op, _, attr = name.partition(".")
         explained[(op, attr)] = (old, new)
     before_of = {y.name: x for x, y in matching.pairs}
+    # Renamed by structure alone: no instance renamed explains the new name, so say it.
+    renamed_by_structure = {y.name for x, y in matching.by_structure if x.name != y.name}
     added = {node.name for node in b.graph.nodes if node.name not in before_of}
     removed = {node.name for node in a.graph.nodes if node.name not in renames}
 
@@ -236,6 +243,8 @@ def diff_graphs(a: AnalysedGraph, b: AnalysedGraph, ignore_shapes: bool = False)
             use = "/".join(node.block_uses)
             was = x.name if x.name != node.name else ""
             result.changed.append(NodeChange(node.name, tuple(changes), was, instance, use))
+        elif node.name in renamed_by_structure:
+            result.renamed_nodes.append((x.name, node.name))
     result.removed = [
         _facts(a, node, whole_removed[node.name]) for node in a.graph.nodes if node.name in removed
     ]

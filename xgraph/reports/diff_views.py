@@ -117,9 +117,15 @@ def _grouped(changed: list[NodeChange]) -> list[tuple[str, tuple[tuple[str, Any,
     return shown
 
 
+def _renames(renamed: list[tuple[str, str]]) -> list[str]:
+    """A line per renamed node, the arrows aligned."""
+    width = max(len(before) for before, _ in renamed)
+    return [f"  {before.ljust(width)} -> {after}" for before, after in renamed]
+
+
 def diff_text(result: GraphDiff) -> str:
-    """The diff for people: totals and parameters first, then the nodes added, removed and
-    changed."""
+    """The diff for people: totals and parameters first, then the nodes added, removed,
+    renamed (only where some are) and changed."""
     lines = [f"--- {result.before}", f"+++ {result.after}", "totals:"]
     labels = {key: _TOTAL_LABELS[key] for key in TOTALS}
     width = max(len(label) for label in labels.values())
@@ -145,6 +151,9 @@ def diff_text(result: GraphDiff) -> str:
     lines.append(f"removed: {_nodes(len(result.removed))}")
     if result.removed:
         lines.extend(_table(result.removed))
+    if result.renamed_nodes:
+        lines.append(f"renamed: {_nodes(len(result.renamed_nodes))}")
+        lines.extend(_renames(result.renamed_nodes))
     lines.append(f"changed: {_nodes(len(result.changed))}")
     for name, changes in _grouped(result.changed):
         if len(changes) == 1:
@@ -207,6 +216,7 @@ def diff_dict(result: GraphDiff) -> dict[str, Any]:
         "renamed": [{"before": a, "after": b, "block": use} for a, b, use in result.renamed],
         "added": [node(n) for n in result.added],
         "removed": [node(n) for n in result.removed],
+        "renamed_nodes": [{"before": a, "after": b} for a, b in result.renamed_nodes],
         "changed": [
             {
                 "name": change.name,

@@ -8,13 +8,17 @@ their name without its number: `middle3` by `xception_module middle`) are
 aligned in order as difflib aligns lines; an instance matched to an instance matches its
 nodes the same way one level down, a node's name taken relative to its instance
 (`block13_sepconv1` in `block13` and `block9_sepconv1` in `block9` are both `_sepconv1`).
-Items left over on both sides with the same name are matched too, and last the nodes left
-over by their own name, so that a node moved elsewhere, or replaced by a block instance that
-keeps its name, reads as changed, not as removed and added.
+Items left over on both sides with the same name are matched too, then the nodes left over
+by their own name, so that a node moved elsewhere, or replaced by a block instance that
+keeps its name, reads as changed, not as removed and added. Last, the nodes still left over
+on both sides are matched by structure, as B orders them: a node of B is the first leftover
+node of A with its op, its attributes and its inputs (A's named as matched so far), so that
+a node only renamed (Keras's automatic `add_3` for the spec's `block5_add`) reads as renamed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable
@@ -42,6 +46,9 @@ class Matching:
 
     pairs: list[tuple[Node, Node]] = field(default_factory=list)
     renamed: list[tuple[str, str, str]] = field(default_factory=list)  # (in A, in B, block)
+    # The pairs matched by structure alone: their names tell nothing (no instance renamed
+    # says why they differ), so a different name is a rename of the node itself.
+    by_structure: list[tuple[Node, Node]] = field(default_factory=list)
 
     def a_to_b(self) -> dict[str, str]:
         return {x.name: y.name for x, y in self.pairs}
@@ -112,10 +119,56 @@ def _nodes(item: _Item) -> list[Node]:
     return [item.node] if item.node is not None else item.members
 
 
+def _downstream(nodes: list[Node]) -> dict[str, str]:
+    """Each node's op and attributes with, recursively, those of the nodes it feeds (and
+    the input position): tells apart siblings alike in op, attributes and input
+    (InceptionV3's 1x1 convolutions of one input) by what they lead to."""
+    consumers: dict[str, list[tuple[str, int]]] = {}
+    for node in nodes:
+        for position, source in enumerate(node.inputs):
+            consumers.setdefault(source, []).append((node.name, position))
+    found: dict[str, str] = {}
+    for node in reversed(nodes):
+        fed = sorted(f"{position}:{found[c]}" for c, position in consumers.get(node.name, []))
+        text = repr((node.op, node.attrs.model_dump(), fed))
+        found[node.name] = hashlib.sha256(text.encode()).hexdigest()
+    return found
+
+
+def _match_by_structure(a: list[Node], b: list[Node], result: Matching) -> None:
+    """Pair the nodes left over on both sides that compute the same thing from the same
+    (matched) inputs, walking `b` in order so that a node's inputs are paired before it;
+    of several such nodes, the one that leads to the same (`_downstream`)."""
+    a_to_b = result.a_to_b()
+    matched_b = set(a_to_b.values())
+    left_a = [x for x in a if x.name not in a_to_b]
+    ahead_a, ahead_b = _downstream(a), _downstream(b)
+    for y in b:
+        if y.name in matched_b:
+            continue
+        fits = [
+            index
+            for index, x in enumerate(left_a)
+            if x.op == y.op
+            and [a_to_b.get(name) for name in x.inputs] == list(y.inputs)
+            and x.attrs == y.attrs
+        ]
+        if not fits:
+            continue
+        index = next((i for i in fits if ahead_a[left_a[i].name] == ahead_b[y.name]), fits[0])
+        x = left_a.pop(index)
+        result.pairs.append((x, y))
+        result.by_structure.append((x, y))
+        a_to_b[x.name] = y.name
+
+
 def match_nodes(a: Iterable[Node], b: Iterable[Node]) -> Matching:
-    """The nodes of `a` and `b` that are the same node of the architecture (module doc)."""
+    """The nodes of `a` and `b` that are the same node of the architecture (module doc);
+    `b` in topological order (as `Graph.nodes`) for the last, structural stage."""
+    nodes_a, nodes_b = list(a), list(b)
     result = Matching()
-    _match(_items(a, 0, ""), _items(b, 0, ""), 0, result)
+    _match(_items(nodes_a, 0, ""), _items(nodes_b, 0, ""), 0, result)
+    _match_by_structure(nodes_a, nodes_b, result)
     return result
 
 

@@ -249,6 +249,7 @@ def read_canonical(path: Path, analysed: AnalysedGraph, options: ReadOptions) ->
 def write_canonical(path: Path, analysed: AnalysedGraph, weights: Weights) -> None:
     from safetensors.numpy import save_file
 
-    tensors = {key: np.ascontiguousarray(value, dtype=np.float32) for key, value in weights.items()}
+    # np.array, not np.ascontiguousarray, which makes a 0-d array (a count) 1-d
+    tensors = {key: np.array(value, dtype=np.float32, order="C") for key, value in weights.items()}
     metadata = {"format": FORMAT, "version": VERSION, "graph": analysed.name}
     save_atomically(path, lambda target: save_file(tensors, str(target), metadata=metadata))
