@@ -1,7 +1,7 @@
-"""Hostile model files given to `xgraph import`, each in a process of its own under the
-budgets a refusal must keep (500 MB of data, a CPU ceiling against a refusal that loops):
-exit status 2, one located error, no traceback, nothing written. The CPU time each took is
-printed (with interpreter start-up)."""
+"""Hostile model files (Keras and ONNX) given to `xgraph import`, each in a process of its
+own under the budgets a refusal must keep (500 MB of data, a CPU ceiling against a refusal
+that loops): exit status 2, one located error, no traceback, nothing written. The CPU time
+each took is printed (with interpreter start-up)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fuzzing import CPU_CEILING_S
@@ -77,7 +78,62 @@ def deep_json(folder: Path) -> Path:
     return path
 
 
+def _onnx_image() -> Any:
+    from onnx import TensorProto, helper
+
+    return helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+
+
+def onnx_cycle(folder: Path) -> Path:
+    """Two ONNX nodes that read each other's output."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    out = helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 3, 8, 8])
+    nodes = [helper.make_node("Relu", ["b"], ["a"]), helper.make_node("Add", ["x", "a"], ["b"])]
+    path = folder / "cycle.onnx"
+    onnx.save(helper.make_model(helper.make_graph(nodes, "cycle", [_onnx_image()], [out])), path)
+    return path
+
+
+def onnx_dangling(folder: Path) -> Path:
+    """A node that reads a value no node makes."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    out = helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 3, 8, 8])
+    nodes = [helper.make_node("Add", ["x", "nowhere"], ["b"])]
+    path = folder / "dangling.onnx"
+    onnx.save(helper.make_model(helper.make_graph(nodes, "dangling", [_onnx_image()], [out])), path)
+    return path
+
+
+def onnx_outside(folder: Path) -> Path:
+    """A weight whose external data lies outside the model's folder ('../secret.bin')."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((3, 3, 1, 1), np.float32), "w")
+    out = helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 3, 8, 8])
+    conv = helper.make_node("Conv", ["x", "w"], ["b"])
+    model = helper.make_model(
+        helper.make_graph([conv], "outside", [_onnx_image()], [out], [weight])
+    )
+    tensor = model.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", "../secret.bin"
+    (folder.parent / "secret.bin").write_bytes(b"\0" * 36)
+    path = folder / "outside.onnx"
+    path.write_bytes(model.SerializeToString())  # onnx.save itself refuses such a file
+    return path
+
+
 CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "onnx_cycle": (onnx_cycle, "not a valid ONNX graph"),
+    "onnx_dangling": (onnx_dangling, "not a valid ONNX graph"),
+    "onnx_outside": (onnx_outside, "keeps its data in '../secret.bin', outside the model's folder"),
     "zip_bomb": (zip_bomb, "'config.json' (the model's config) expands to 4,294,967,280 bytes"),
     "huge_config": (huge_config, "524,288,000 bytes of config, more than the"),
     "custom_class": (custom_class, "config.layers[3]: MyAttention 'stem_relu'"),

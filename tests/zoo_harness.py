@@ -150,6 +150,8 @@ class KerasFacts:
     layers: dict[str, tuple[tuple[int, ...], int, int]]
     totals: tuple[int, int]
     config: str = ""  # the model's config, as a .keras's config.json holds it
+    # the attributes `model.save("m.h5")` writes (its legacy `model_config`), weights aside
+    legacy: dict[str, Any] = field(default_factory=dict)
     weights_file: Path | None = None
     x: np.ndarray | None = None
     outputs: list[np.ndarray] = field(default_factory=list)
@@ -166,9 +168,10 @@ def keras_facts(variant: Variant, folder: Path | None = None) -> KerasFacts:
         sum(int(np.prod(v.shape)) for v in model.non_trainable_weights),
     )
     config = model.to_json()
+    legacy = legacy_attributes(model)
     if folder is None:
         keras.backend.clear_session()
-        return KerasFacts(layers, totals, config)
+        return KerasFacts(layers, totals, config, legacy)
     randomise(model, seed=1)
     weights_file = folder / f"{variant.id}.weights.h5"
     model.save_weights(weights_file)
@@ -178,16 +181,50 @@ def keras_facts(variant: Variant, folder: Path | None = None) -> KerasFacts:
     named = [model.get_layer(name).output for name in variant.features]
     outputs = keras.Model(model.input, [*named, model.output]).predict_on_batch(x)
     keras.backend.clear_session()
-    return KerasFacts(layers, totals, config, weights_file, x, [np.asarray(y) for y in outputs])
+    outputs = [np.asarray(y) for y in outputs]
+    return KerasFacts(layers, totals, config, legacy, weights_file, x, outputs)
+
+
+def legacy_attributes(model: Any) -> dict[str, Any]:
+    """The attributes `model.save("m.h5")` writes (Keras's own metadata function, in its
+    legacy-config scope), without the weights it writes beside them."""
+    import json
+
+    from keras.src.legacy.saving import json_utils, saving_options, saving_utils
+
+    with saving_options.keras_option_scope(use_legacy_config=True):
+        metadata = saving_utils.model_metadata(model, False)
+    return {
+        key: json.dumps(value, default=json_utils.get_json_type).encode("utf8")
+        if isinstance(value, dict | list | tuple)
+        else value
+        for key, value in metadata.items()
+    }
 
 
 def imported(keras: KerasFacts, folder: Path) -> AnalysedGraph:
-    """The spec `xgraph import` writes from the Keras model's config, analysed."""
+    """The spec `xgraph import` writes from the Keras model's config, analysed; the same
+    spec, word for word, from a `.keras` archive holding that config and from a legacy `.h5`
+    holding the attributes Keras writes into one (the weights are read from the
+    `.weights.h5`: both containers' weights are tested on a small model)."""
+    import zipfile
+
+    import h5py
+
     from xgraph.importing import imported_spec
 
     config = folder / "config.json"
     config.write_text(keras.config)
-    _, analysed = imported_spec(config, str(folder / "imported.yaml"))
+    text, analysed = imported_spec(config, str(folder / "imported.yaml"))
+    archive = folder / "model.keras"
+    with zipfile.ZipFile(archive, "w") as writing:
+        writing.writestr("config.json", keras.config)
+    legacy = folder / "model.h5"
+    with h5py.File(legacy, "w") as h5:
+        h5.attrs.update(keras.legacy)
+    for path in (archive, legacy):
+        again, _ = imported_spec(path, str(folder / "imported.yaml"))
+        assert again.split("\n", 1)[1] == text.split("\n", 1)[1], path.name  # line 1: its origin
     return analysed
 
 
