@@ -9,8 +9,12 @@ layers), parameters (xgraph = Keras), each backend's largest relative error at t
 against Keras's, and Keras's own sensitivity: how far Keras's logits move when the input
 moves by one part in 10^7. A model whose sensitivity is near the errors amplifies float
 rounding as much as any difference of summation order does: its errors say so, not a bug.
+Last, `import`: the spec `xgraph import` writes from the model's config, with the weights
+file read for it, built in torch (its error at the logits; `same` where its graph is the
+spec's, Keras's automatic names aside, else `DIFFERS`).
 
-Run: `.venv/bin/python benchmarks/zoo.py [--only efficientnet_b0,mobilenet_v2] [--batch N]`.
+Run: `.venv/bin/python benchmarks/zoo.py [--only efficientnet_b0,mobilenet_v2] [--batch N]
+[--size S]` (S: every model at S x S, or at its smallest size where that is larger).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from tests.test_zoo_modern import KERAS_OPS  # noqa: E402
 from tests.zoo_harness import flat_layers  # noqa: E402
 from xgraph.api import load  # noqa: E402
 from xgraph.backend import load_backend  # noqa: E402
+from xgraph.importing import imported_spec  # noqa: E402
 from xgraph.weights.formats import read_weights  # noqa: E402
 
 BACKENDS = ("torch", "keras", "onnx")
@@ -68,10 +73,15 @@ ORIGINAL = {
 CONSTRUCTORS = {**ORIGINAL, **CLASSIC, **MODERN}
 
 
-def run(spec: str, batch: int, folder: Path) -> dict[str, object]:
+# The smallest input size of the models that take no smaller one than 32.
+SMALLEST = {"inception_v3": 75, "inception_resnet_v2": 75, "xception": 71}
+
+
+def run(spec: str, batch: int, folder: Path, size: int | None = None) -> dict[str, object]:
     import keras
 
-    function, size, _ = CONSTRUCTORS[spec]
+    function, default, _ = CONSTRUCTORS[spec]
+    size = default if size is None else max(size, SMALLEST.get(spec, 32))
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
     model = getattr(keras.applications, function)(
@@ -87,10 +97,13 @@ def run(spec: str, batch: int, folder: Path) -> dict[str, object]:
     sensitivity = relative_error(np.asarray(model.predict_on_batch(nudged)), want)
     layers = len(flat_layers(model, KERAS_OPS.get(spec, ())))
     keras_params = model.count_params()
+    config = folder / f"{spec}.json"
+    config.write_text(model.to_json())
     del model
     keras.backend.clear_session()
 
-    analysed = load(ROOT / "specs" / f"{spec}.yaml", ["classifier_activation=none"])
+    sets = ["classifier_activation=none", f"input_shape=[{size},{size},3]"]
+    analysed = load(ROOT / "specs" / f"{spec}.yaml", sets)
     weights = read_weights(path, analysed)
     row: dict[str, object] = {
         "spec": spec,
@@ -106,7 +119,20 @@ def run(spec: str, batch: int, folder: Path) -> dict[str, object]:
         got = backend.predict(backend.build(analysed, weights), [x])[0]
         row[name] = relative_error(got, want)
         row[f"{name}_s"] = time.perf_counter() - start
+    _, imported = imported_spec(config, str(folder / f"{spec}.yaml"))
+    torch = load_backend("torch")
+    got = torch.predict(torch.build(imported, read_weights(path, imported)), [x])[0]
+    row["import"] = relative_error(got, want)
+    row["import_same"] = same_graph_but_names(imported, analysed)
     return row
+
+
+def same_graph_but_names(imported: object, spec: object) -> bool:
+    """`xgraph diff` finds no node added, removed or changed (renamed ones aside)."""
+    from xgraph.reports.diff import diff_graphs
+
+    diff = diff_graphs(imported, spec)  # type: ignore[arg-type]
+    return not (diff.added or diff.removed or diff.changed)
 
 
 def cpu_model() -> str:
@@ -122,26 +148,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated spec names")
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--size", type=int, default=None, help="input size (default: Keras's)")
     args = parser.parse_args()
     specs = [s for s in args.only.split(",") if s] or list(CONSTRUCTORS)
-    print(f"CPU: {cpu_model()}; batch {args.batch}")
+    sizes = f"{args.size} (or a model's smallest)" if args.size else "each model's default"
+    print(f"CPU: {cpu_model()}; batch {args.batch}; input size {sizes}")
     header = (
         f"{'spec':<20} {'nodes':>5} {'params':>12}  {'torch':>8} {'keras':>8} {'onnx':>8}"
-        f"  {'keras sensitivity':>17}"
+        f"  {'keras sensitivity':>17}  {'import':>8}"
     )
     print(header)
     print("-" * len(header))
     failed = 0
     with tempfile.TemporaryDirectory() as folder:
         for spec in specs:
-            row = run(spec, args.batch, Path(folder))
+            row = run(spec, args.batch, Path(folder), args.size)
             same = row["nodes"] == row["layers"] and row["params"] == row["keras_params"]
+            same = same and bool(row["import_same"])
             failed += not same
             print(
                 f"{spec:<20} {row['nodes']:>5} {row['params']:>12,}  "
                 + " ".join(f"{row[name]:>8.1e}" for name in BACKENDS)
                 + f"  {row['sensitivity']:>17.1e}"
-                + ("" if same else "  (nodes or parameters differ from Keras)"),
+                + f"  {row['import']:>8.1e} {'same' if row['import_same'] else 'DIFFERS'}"
+                + ("" if same else "  (nodes, parameters or the import differ from Keras)"),
                 flush=True,
             )
     return 1 if failed else 0
