@@ -113,6 +113,16 @@ def _tensors(value: Any) -> Iterator[tuple[str, int, int]]:
             yield from _tensors(item)
 
 
+def _is_operation(layer: dict[str, Any], config: Any) -> bool:
+    """A Keras 3 tensor operation (`x + 3.`), not a layer: its module says so; a legacy
+    `.h5`'s config leaves the module out, and an operation's config holds its name alone
+    (a layer's also `trainable` and `dtype`)."""
+    module = layer.get("module")
+    if module is not None:
+        return str(module).startswith("keras.src.ops")
+    return isinstance(config, dict) and not ({"trainable", "dtype"} & set(config))
+
+
 def automatic(name: str, cls: str) -> str:
     """Keras's automatic name part of a layer named `conv2d` or `conv2d_3` (its class's key),
     or "" for a name a person chose."""
@@ -200,7 +210,7 @@ class _Reader:
                 self.alias[name] = inner
                 previous = inner
                 continue
-            if str(layer.get("module", "")).startswith("keras.src.ops"):
+            if _is_operation(layer, config):
                 self.operation(cls, name, layer, inputs, at)
             else:
                 self.layer(cls, name, config, inputs, at, _input_rank(layer))
