@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[torch,keras,onnx,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[torch,keras,onnx,tune,dev]'
 	# The example op plugin: the tests run the whole pipeline on its ops (its dependency,
 	# xgraph, is the editable install above, hence --no-deps).
 	$(BIN)/python -m pip install --quiet --no-deps -e $(EXAMPLE_PLUGIN)

@@ -176,6 +176,7 @@ FRAMEWORK_TESTS: dict[str, tuple[str, ...]] = {
     "test_fuzz_weights.py": EVERY_TEST,
     "test_import_keras.py": EVERY_TEST,
     "test_import_onnx.py": EVERY_TEST,
+    "test_import_hostile.py": ("test_a_hostile_onnx_file_is_refused_within_the_budgets",),
     "test_groups_cropping_scaled_add.py": EVERY_TEST,
     "test_hostile_weights.py": EVERY_TEST,
     "test_keras_app_formats.py": EVERY_TEST,
@@ -240,6 +241,12 @@ TRAINING_TESTS: dict[str, tuple[str, ...]] = {
     "test_train_torch.py": EVERY_TEST,
     "test_training_new_ops.py": EVERY_TEST,
     "test_training_parity.py": EVERY_TEST,
+    "test_tune.py": (  # trials train in torch or Keras
+        "test_a_search_on_the_digits_prunes_and_its_best_spec_trains_again",
+        "test_two_workers_share_a_journal_and_one_killed_leaves_a_failed_trial",
+        "test_a_study_whose_every_trial_fails_exits_1",
+        "test_postgresql_studies_are_shared_between_workers",
+    ),
     "test_xception_backends.py": (
         "test_training_step_changes_weights_in_torch",
         "test_training_step_changes_weights_in_keras",

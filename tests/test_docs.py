@@ -13,7 +13,7 @@ import pytest
 import yaml
 from doc_examples import ROOT, Block, Command, all_blocks, check_command, output_pattern
 
-from xgraph.api import loads
+from xgraph.api import load, loads
 from xgraph.ops import REGISTRY
 
 BLOCKS = [block for block in all_blocks() if block.lang in ("console", "yaml", "python", "toml")]
@@ -58,7 +58,9 @@ def test_documented_example(block: Block, workspace: Path) -> None:
             shown = ROOT / block.shows_file
             assert block.body == shown.read_text(), f"{block.where} differs from {shown}"
         data = yaml.safe_load(block.body)
-        if _spec_like(data):
+        if _spec_like(data) and block.shows_file is not None:
+            load(ROOT / block.shows_file)  # a file shown: its extends beside the file
+        elif _spec_like(data):
             loads(block.body, file=f"{block.doc}:{block.line}")  # extends: beside the doc
         else:
             _check_node_items(data, block.where)

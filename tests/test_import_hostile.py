@@ -130,10 +130,12 @@ def onnx_outside(folder: Path) -> Path:
     return path
 
 
-CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
+ONNX_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "onnx_cycle": (onnx_cycle, "not a valid ONNX graph"),
     "onnx_dangling": (onnx_dangling, "not a valid ONNX graph"),
     "onnx_outside": (onnx_outside, "keeps its data in '../secret.bin', outside the model's folder"),
+}
+CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "zip_bomb": (zip_bomb, "'config.json' (the model's config) expands to 4,294,967,280 bytes"),
     "huge_config": (huge_config, "524,288,000 bytes of config, more than the"),
     "custom_class": (custom_class, "config.layers[3]: MyAttention 'stem_relu'"),
@@ -145,7 +147,15 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_hostile_file_is_refused_within_the_budgets(case: str, tmp_path: Path) -> None:
-    make, message = CASES[case]
+    _refused(case, *CASES[case], tmp_path)
+
+
+@pytest.mark.parametrize("case", sorted(ONNX_CASES))
+def test_a_hostile_onnx_file_is_refused_within_the_budgets(case: str, tmp_path: Path) -> None:
+    _refused(case, *ONNX_CASES[case], tmp_path)
+
+
+def _refused(case: str, make: Callable[[Path], Path], message: str, tmp_path: Path) -> None:
     path = make(tmp_path)
     out = tmp_path / "out.yaml"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -18,6 +18,7 @@ from xgraph.spec.compile import SectionCompiler, compile_source
 from xgraph.spec.extends import load_yaml
 from xgraph.spec.params import parse_overrides
 from xgraph.spec.source import Source, parse_yaml
+from xgraph.training.search import compile_search
 from xgraph.training.section import compile_training
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from xgraph.weights.initial import Weights
 
 # The spec's sections beside the graph, and who compiles each.
-SECTIONS: Mapping[str, SectionCompiler] = {"training": compile_training}
+SECTIONS: Mapping[str, SectionCompiler] = {"training": compile_training, "search": compile_search}
 
 
 def load(

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from xgraph.cli import build, importing, language, parity, predict, specs, train
+from xgraph.cli import build, importing, language, parity, predict, specs, train, tune
 from xgraph.cli.parser import Parser
 from xgraph.errors import SpecError
 
@@ -21,6 +21,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     specs.add_graph,
     build.add_build,
     train.add_train,
+    tune.add_tune,
     predict.add_predict,
     parity.add_parity,
     build.add_weights,

@@ -111,6 +111,13 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         help="start from these weights (fine-tuning) instead of the recipe's seeded "
         "initialisation; any format build --weights reads",
     )
+    train.add_argument(
+        "--no-export",
+        dest="export",
+        action="store_false",
+        help="write no model at the end, only the checkpoints (their weights.safetensors): "
+        "the trials of xgraph tune",
+    )
     add_set(train)
     train.set_defaults(handler=cmd_train)
 
@@ -160,6 +167,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         sync_batch_norm=args.sync_batch_norm,
         weights=Path(args.weights) if args.weights else None,
+        export=args.export,
     )
     replicas = from_environment(args.backend)
     try:
@@ -186,7 +194,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"epoch{'' if len(result.records) == 1 else 's'}{shown}"
         )
         written = [result.model_path, result.weights_path, result.onnx_path]
-        print(f"wrote {', '.join(str(path) for path in written if path is not None)}")
+        if any(written):
+            print(f"wrote {', '.join(str(path) for path in written if path is not None)}")
         print(f"  checkpoint: {result.checkpoint}")
         print(f"  metrics: {config.out / 'metrics.jsonl'}")
     return 0

@@ -177,7 +177,7 @@ def compile_source(
     spec = validate_structure(source)
     graph_overrides = [o for o in overrides if _section_of(o, sections) is None]
     expansion = expand(spec, source.where, graph_overrides, budgets)
-    raw_sections = {"training": expansion.training}
+    raw_sections = {"training": expansion.training, "search": spec.search}
     compiled = {
         name: compile_section(
             raw_sections.get(name),

@@ -78,6 +78,7 @@ class Extension(NodeEdits):
     nodes: Items | None = None
     outputs: Items | None = None
     training: dict[str, Any] | None = None
+    search: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

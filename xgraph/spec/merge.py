@@ -7,6 +7,7 @@ base, an override into the extending file, so later errors need to know nothing 
 - `name`, `description`, `initializer`, `inputs`, `outputs`, `nodes`: replace the base's;
 - `params`: per parameter, new declarations, or keys merged into an inherited one;
 - `training`: merged setting by setting (xgraph.training.section);
+- `search`: merged entry by entry (an entry given replaces the inherited one);
 - `defaults`: merged op by op, attribute by attribute;
 - `blocks`: per block, a whole new block (it gives `nodes`), or edits of an inherited one;
 - `override`, `remove`, `replace`, `insert`: edits of the inherited `nodes`, by name
@@ -68,6 +69,7 @@ class _Merge:
                 self.set((key,), (key,))
         self.params(("params",), ("params",))
         self.training()
+        self.search()
         self.defaults()
         for name in given.get("blocks") or {}:
             self.block(name)
@@ -123,6 +125,13 @@ class _Merge:
                 self.merge_mapping(("training", key), ("training", key))
             else:
                 self.set(("training", key), ("training", key))
+
+    def search(self) -> None:
+        given = self.ext.data.get("search")
+        if isinstance(given, dict) and isinstance(self.data.get("search"), dict):
+            self.merge_mapping(("search",), ("search",))
+        elif given is not None:
+            self.set(("search",), ("search",))
 
     def block(self, name: str) -> None:
         ext_path: PathKey = ("blocks", name)

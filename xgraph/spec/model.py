@@ -142,3 +142,8 @@ class Spec(Strict):
         description="How `xgraph train` trains the model (xgraph.training.recipe); values may "
         "hold `${...}` expressions over the params.",
     )
+    search: dict[str, Any] | None = Field(
+        None,
+        description="What `xgraph tune` searches: per parameter or training.* setting, a "
+        "choice or a range (xgraph.training.search).",
+    )

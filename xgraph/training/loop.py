@@ -49,6 +49,7 @@ class RunConfig:
     checkpoint_every: int = 0  # steps between checkpoints within an epoch; 0: at epoch ends
     sync_batch_norm: bool = False
     weights: Path | None = None  # start from these instead of the initialisation
+    export: bool = True  # write the trained model at the end (the checkpoints hold its weights)
 
 
 @dataclass
@@ -254,7 +255,7 @@ def train(
         raise TrainingInterrupted(result.checkpoint, step) from None
 
     result.weights = trainer.weights()
-    if replicas.is_chief:
+    if replicas.is_chief and config.export:
         result.weights_path, result.model_path, result.onnx_path = _export(
             analysed, backend, result.weights, config.out, serving
         )
