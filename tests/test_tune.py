@@ -23,6 +23,12 @@ TINY = ROOT / "examples" / "specs" / "xception_tiny.yaml"
 TINY_CNN = ROOT / "examples" / "specs" / "tiny_cnn.yaml"
 
 SEARCH = ROOT / "examples" / "specs" / "xception_tiny_search.yaml"  # docs/tuning.md's
+# Two epochs of 30 steps, the first at the full learning rate (no warmup): the first epoch
+# tells the pruner a learning rate too small from a good one.
+TRIAL_SETS = (
+    *("--set", "training.epochs=2", "--set", "training.schedule.warmup_epochs=0"),
+    *("--set", "training.batch_size=16"),
+)
 CNN_SEARCH = f"""\
 xgraph: 1
 extends: {TINY_CNN}
@@ -60,7 +66,7 @@ def test_a_search_on_the_digits_prunes_and_its_best_spec_trains_again(
     spec, out = SEARCH, tmp_path / "tune"
     result = run_cli(
         "tune", spec, "--backend", backend, "--data", digits, "--trials", 16, "--workers", 2,
-        "--out", out, "--set", "training.epochs=2",
+        "--out", out, "--seed", 0, *TRIAL_SETS,
     )  # fmt: skip
     assert result.code == 0, result.err
     rows = _rows(out)
@@ -78,8 +84,7 @@ def test_a_search_on_the_digits_prunes_and_its_best_spec_trains_again(
     threads = str(max(1, len(os.sched_getaffinity(0)) // 2))
     again = subprocess.run(
         [sys.executable, "-m", "xgraph", "train", str(out / "best.yaml"), "--backend", backend,
-         "--data", str(digits), "--out", str(tmp_path / "again"), "--set", "training.epochs=2",
-         "--no-export"],
+         "--data", str(digits), "--out", str(tmp_path / "again"), *TRIAL_SETS, "--no-export"],
         capture_output=True, text=True, check=False,
         env={**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
              "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"},
@@ -126,7 +131,7 @@ def test_two_workers_share_a_journal_and_one_killed_leaves_a_failed_trial(
     few_digits: Path, tmp_path: Path
 ) -> None:
     spec, out = _spec(tmp_path, CNN_SEARCH), tmp_path / "tune"
-    first = _tune(spec, few_digits, out, "--trials", "12")
+    first = _tune(spec, few_digits, out, "--trials", "12", "--workers", "2")
     second = _tune(spec, few_digits, out, "--trials", "12")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and _training(out, second.pid) is None:
