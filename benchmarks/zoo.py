@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from tests.test_zoo_classic import CONSTRUCTORS as CLASSIC  # noqa: E402
 from tests.test_zoo_modern import CONSTRUCTORS as MODERN  # noqa: E402
 from tests.test_zoo_modern import KERAS_OPS  # noqa: E402
-from tests.zoo_harness import as_float32, flat_layers  # noqa: E402
+from tests.zoo_harness import flat_layers, structural_changes  # noqa: E402
 from xgraph.api import load  # noqa: E402
 from xgraph.backend import load_backend  # noqa: E402
 from xgraph.importing import imported_spec  # noqa: E402
@@ -128,18 +128,9 @@ def run(spec: str, batch: int, folder: Path, size: int | None = None) -> dict[st
 
 
 def same_graph_but_names(imported: object, spec: object) -> bool:
-    """`xgraph diff` finds no node added or removed, and changes none beyond a number the
-    model computes with as the same float32 (the config's 0.07500000000000001 is the
-    spec's 0.075); renamed nodes aside."""
-    from xgraph.reports.diff import diff_graphs
-
-    diff = diff_graphs(imported, spec)  # type: ignore[arg-type]
-    changed = [
-        change
-        for change in diff.changed
-        if any(as_float32(before) != as_float32(after) for _, before, after in change.changes)
-    ]
-    return not (diff.added or diff.removed or changed)
+    """`xgraph diff` finds no node added, removed or changed beyond float32 rounding of
+    a number (the tests' check: zoo_harness.structural_changes); renamed nodes aside."""
+    return not structural_changes(imported, spec)[0]  # type: ignore[arg-type]
 
 
 def cpu_model() -> str:

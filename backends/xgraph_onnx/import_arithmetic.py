@@ -1,4 +1,5 @@
-"""Element-wise ONNX ops read as spec nodes. Of two tensors: `add` and `multiply` (a Mul of
+"""Element-wise ONNX ops read as spec nodes (an Add of a vector after a MatMul: the dense
+layer's bias). Of two tensors: `add` and `multiply` (a Mul of
 a value and its own Sigmoid: `swish`; a Mul by a number then an Add: `scaled_add`). Of a
 tensor and a constant (a number, or one per channel): a Mul and an Add are a `rescaling`
 (a Mul by a weight per channel, a `layer_scale`), a Sub and a Div a `normalization`, whose
@@ -13,7 +14,6 @@ import numpy as np
 
 from xgraph.importing.model import ImportedNode
 from xgraph_onnx.import_ops import OpReader
-from xgraph_onnx.import_shapes import bias_of_dense
 
 if TYPE_CHECKING:
     from xgraph_onnx.import_state import Reader
@@ -74,7 +74,7 @@ def read_add(reader: Reader, node: Any, index: int, sources: list[str], attrs: d
             reader.add(node, index, "add", {}, sources)
         return
     tensor, offset = _operands(reader, node)
-    if bias_of_dense(reader, node, sources[0]):
+    if _bias_of_dense(reader, node, index, tensor, offset):
         return
     number = per_channel(reader, tensor, offset)
     scaled = _first_half(reader.only_reader(node, tensor), "rescaling")
@@ -83,6 +83,20 @@ def read_add(reader: Reader, node: Any, index: int, sources: list[str], attrs: d
         reader.fuse(node, index, sources[0], "rescaling", rescaled, list(scaled.inputs))
     else:
         reader.add(node, index, "rescaling", {"scale": 1.0, "offset": number}, sources)
+
+
+def _bias_of_dense(reader: Reader, node: Any, index: int, tensor: str, bias: np.ndarray) -> bool:
+    """`MatMul` then `Add` of a vector: the dense layer's bias (the layer takes the Add's
+    name, as xgraph's own files name a dense layer's parts)."""
+    dense = reader.only_reader(node, tensor)
+    if dense is None or dense.op != "dense" or dense.attrs["use_bias"]:
+        return False
+    if bias.shape != (dense.attrs["units"],):
+        return False
+    settings = {**dense.attrs, "use_bias": True}
+    name = reader.fuse(node, index, dense.name, "dense", settings, list(dense.inputs))
+    reader.weights[f"{name}/bias"] = bias
+    return True
 
 
 def read_sum(reader: Reader, node: Any, index: int, sources: list[str], attrs: dict) -> None:

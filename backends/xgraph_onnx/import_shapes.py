@@ -2,13 +2,12 @@
 channels last or back first is no node, only a layout of the value (module doc of
 xgraph_onnx.importer); Reshape and Flatten in (H, W, C) order, of a channels-last value or a
 1x1 map; LayerNormalization of the channels; Slice of height and width (`cropping2d`);
-Concat of the channels; and a dense layer's bias."""
+Concat of the channels."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from xgraph.importing.model import ImportedNode
 from xgraph_onnx.import_ops import OpReader, channels_first
 from xgraph_onnx.import_state import node_name
 
@@ -119,28 +118,6 @@ def read_concat(reader: Reader, node: Any, index: int, sources: list[str], attrs
     if attrs.get("axis", 1) % max(rank, 1) != channel_axis:
         raise ValueError("concatenation along an axis other than the channels")
     reader.add(node, index, "concat", {"axis": -1}, sources)
-
-
-def bias_of_dense(reader: Reader, node: Any, source: str) -> bool:
-    """`MatMul` then `Add` of a vector: the dense layer's bias (it takes the Add's output
-    and name, as xgraph's own files name a dense layer's parts)."""
-    last = reader.nodes[-1] if reader.nodes else None
-    bias = next((reader.constants[v] for v in node.input if v in reader.constants), None)
-    if last is None or last.name != source or last.op != "dense" or last.attrs["use_bias"]:
-        return False
-    if bias is None or bias.shape != (last.attrs["units"],):
-        return False
-    name = node_name(node.name, node.op_type, 0, reader.taken)
-    kernel = reader.weights.pop(f"{last.name}/kernel")
-    reader.nodes[-1] = ImportedNode(name, "dense", {**last.attrs, "use_bias": True}, last.inputs)
-    reader.weights[f"{name}/kernel"] = kernel
-    reader.weights[f"{name}/bias"] = bias
-    reader.value_node = {v: name if n == last.name else n for v, n in reader.value_node.items()}
-    reader.value_node[node.output[0]] = name
-    reader.onnx_names[name] = node.name
-    if node.input[0] in reader.channels_last:
-        reader.channels_last.add(node.output[0])
-    return True
 
 
 READERS: dict[str, OpReader] = {

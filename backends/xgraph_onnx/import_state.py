@@ -39,14 +39,7 @@ class Reader:
         self.path = path
         self.checked = checked
         self.graph = checked.model.graph
-        self.constants = checked.constants
-        for node in self.graph.node:
-            if node.op_type == "Constant":
-                from onnx import numpy_helper
-
-                for attribute in node.attribute:
-                    if attribute.name == "value":
-                        self.constants[node.output[0]] = numpy_helper.to_array(attribute.t)
+        self.constants = checked.constants  # Constant nodes included: folded by load_checked
         self.shapes: dict[str, list[int]] = {}
         for value in [*self.graph.input, *self.graph.value_info, *self.graph.output]:
             dims = value.type.tensor_type.shape.dim

@@ -45,9 +45,8 @@ def read_graph(reader: Reader) -> ImportedModel:
         name = node_name(value.name, "input", 0, reader.taken)
         reader.nodes.append(ImportedNode(name, "input", {"shape": [*shape[2:], shape[1]]}, ()))
         reader.value_node[value.name] = name
-    for index, node in enumerate(reader.graph.node):
-        if node.op_type != "Constant":
-            read_node(reader, node, index)
+    for index, node in enumerate(reader.graph.node):  # no Constant node is left: folded
+        read_node(reader, node, index)
     if reader.unsupported:
         raise unsupported_error(reader.path, reader.unsupported)
     for value in reader.graph.output:

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xgraph.cli.common import SPEC_HELP, add_command, add_set, positive_int
-from xgraph.errors import SpecError
 
 
 def _without_nproc(argv: Sequence[str]) -> list[str]:
@@ -124,11 +123,9 @@ def add_train(commands: argparse._SubParsersAction) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from xgraph.training.launch import is_launched_replica, run_local
-    from xgraph.training.trainer import trainer_entries
+    from xgraph.training.trainer import check_trainer
 
-    trainers = sorted(trainer_entries())
-    if args.backend not in trainers:
-        raise SpecError(f"--backend {args.backend}: training runs in {' or '.join(trainers)}")
+    check_trainer(args.backend)
     from xgraph.api import load
     from xgraph.files import check_output_folder
     from xgraph.training.loop import (

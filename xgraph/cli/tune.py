@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from xgraph.cli.common import SPEC_HELP, add_command, add_set, positive_int
-from xgraph.errors import SpecError
 
 
 def add_tune(commands: argparse._SubParsersAction) -> None:
@@ -80,12 +79,10 @@ def add_tune(commands: argparse._SubParsersAction) -> None:
 def cmd_tune(args: argparse.Namespace) -> int:
     from xgraph.api import load
     from xgraph.files import check_output_folder
-    from xgraph.training.trainer import trainer_entries
+    from xgraph.training.trainer import check_trainer
     from xgraph.tuning.checks import check_search, search_of
 
-    trainers = sorted(trainer_entries())
-    if args.backend not in trainers:
-        raise SpecError(f"--backend {args.backend}: training runs in {' or '.join(trainers)}")
+    check_trainer(args.backend)
     analysed = load(args.spec, args.overrides)
     space = search_of(analysed, args.spec)
     check_search(args.spec, args.overrides, analysed, space)
@@ -127,7 +124,7 @@ def _tune(args: argparse.Namespace, analysed: Any, space: Any, out: Path) -> int
 def _report(args: argparse.Namespace, study: Any, out: Path, name: str) -> int:
     from optuna.trial import TrialState
 
-    from xgraph.tuning.results import write_best, write_plots, write_table
+    from xgraph.tuning.results import reason_of, write_best, write_plots, write_table
 
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
@@ -139,8 +136,7 @@ def _report(args: argparse.Namespace, study: Any, out: Path, name: str) -> int:
     print(f"study '{name}': {len(trials)} trials ({tally})")
     written = write_table(study, out)
     if TrialState.COMPLETE not in states:
-        reasons = [t.user_attrs.get("reason") or t.user_attrs.get("stopped", "") for t in trials]
-        shown = next((r for r in reasons if r), "none completed")
+        shown = next((r for r in map(reason_of, trials) if r), "none completed")
         print(
             f"xgraph tune: error: no trial completed; the first failure: {shown}", file=sys.stderr
         )

@@ -112,6 +112,13 @@ def trainer_entries() -> dict[str, EntryPoint]:
     return {entry.name: entry for entry in entries(TRAINERS)}
 
 
+def check_trainer(backend: str) -> None:
+    """`--backend` checked against the backends that train, before any framework loads."""
+    trainers = sorted(trainer_entries())
+    if backend not in trainers:
+        raise SpecError(f"--backend {backend}: training runs in {' or '.join(trainers)}")
+
+
 def load_trainer(backend: str) -> MakeTrainer:
     """The trainer factory of `backend` (imports its framework), or a SpecError naming the
     backends that train."""

@@ -7,6 +7,7 @@ weights."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -28,6 +29,11 @@ PLOTS = {
 }
 
 
+def reason_of(trial: Any) -> str:
+    """Why a trial failed: its worker stopped, or what its run said ("" if it did not)."""
+    return str(trial.user_attrs.get("stopped") or trial.user_attrs.get("reason", ""))
+
+
 def trial_rows(study: Any) -> list[dict[str, Any]]:
     rows = []
     for trial in study.get_trials(deepcopy=False):
@@ -42,7 +48,7 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
                 "epochs": len(trial.intermediate_values),
                 "seconds": seconds,
                 **{f"param:{k}": v for k, v in trial.params.items()},
-                "reason": trial.user_attrs.get("stopped") or trial.user_attrs.get("reason", ""),
+                "reason": reason_of(trial),
             }
         )
     return rows
@@ -55,11 +61,11 @@ def write_table(study: Any, out: Path) -> list[Path]:
         columns += [key for key in row if key not in columns]
     lines = [json.dumps(row) for row in rows]
     write_atomically(out / "trials.jsonl", ("\n".join(lines) + "\n").encode())
-    with (out / "trials.csv.part").open("w", newline="") as file:
-        writer = csv.DictWriter(file, columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(out / "trials.csv.part", out / "trials.csv")
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(out / "trials.csv", table.getvalue().encode())
     return [out / "trials.csv", out / "trials.jsonl"]
 
 
