@@ -232,6 +232,7 @@ TRAINING_TESTS: dict[str, tuple[str, ...]] = {
         "test_predict_prints_the_top_classes_as_text",
     ),
     "test_train_cli.py": EVERY_TEST,
+    "test_train_precision.py": EVERY_TEST,
     "test_train_launch.py": (
         "test_runs_with_short_and_empty_shares_end_cleanly",
         "test_a_killed_worker_is_named_the_other_stopped_and_resume_completes",

@@ -82,24 +82,34 @@ def _assert_close(actual: dict, expected: dict, rtol: float) -> None:
         assert difference <= rtol, f"{key}: {difference:.2e} relative"
 
 
+# Inception's crop, milder than ImageNet's (an 8x8 digit cropped to 8% is no digit).
+DIGIT_CROP = "training.augment={random_resized_crop: {scale: [0.6, 1.0], ratio: [0.8, 1.25]}}"
+
+
 @pytest.mark.parametrize("backend", ["torch", "keras"])
 def test_a_small_xception_learns_the_digits(
     backend: str, digits: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """With augmentation on; then `xgraph evaluate` measures the run's weights on its
+    validation split: the last epoch's accuracy and top-5, exactly."""
     out = tmp_path / "run"
-    status = main(["train", TINY, "--backend", backend, "--data", str(digits), "--out", str(out)])
+    command = ["train", TINY, "--backend", backend, "--data", str(digits), "--out", str(out)]
+    status = main([*command, "--set", DIGIT_CROP])
     printed = capsys.readouterr()
     assert status == 0, printed.err
+    assert f"xgraph train: {backend} on " in printed.err
     records = _records(out)
     assert [r["epoch"] for r in records] == [1, 2, 3, 4]
     assert records[-1]["val_accuracy"] >= 0.9, records
     assert records[-1]["loss"] < records[0]["loss"]
     assert f"epoch 4/4: loss {records[-1]['loss']:.4f}" in printed.err
+    assert f"top-5 {records[-1]['val_top5_accuracy']:.4f}" in printed.err
     assert f"validation accuracy {records[-1]['val_accuracy']:.4f}" in printed.out
     # The exported model is the trained one: it classifies the digits as well.
     from xgraph.api import load
     from xgraph.backend import load_backend
-    from xgraph.training.data import ImageLoader, scan_image_folder, split
+    from xgraph.training.data import scan_image_folder, split
+    from xgraph.training.images import ImageLoader
 
     analysed = load(TINY)
     folder = scan_image_folder(digits)
@@ -116,12 +126,33 @@ def test_a_small_xception_learns_the_digits(
         import keras
 
         scores = np.asarray(keras.saving.load_model(model_file)(images))
-    accuracy = float((scores.argmax(1) == folder.labels[validation]).mean())
+    labels = folder.labels[validation]
+    accuracy = float((scores.argmax(1) == labels).mean())
     assert accuracy == pytest.approx(records[-1]["val_accuracy"], abs=1e-9)
+    top5 = np.argsort(-scores, axis=1)[:, :5] == labels[:, None]
+    assert float(top5.any(axis=1).mean()) == pytest.approx(records[-1]["val_top5_accuracy"])
     weights = load_backend(backend).predict(
         load_backend(backend).build(analysed, _weights(out, "xception_tiny")), [images[:4]]
     )[0]
     np.testing.assert_allclose(weights, scores[:4], rtol=1e-4, atol=1e-6)
+
+    evaluate = ["evaluate", TINY, "--weights", str(out / "xception_tiny.safetensors")]
+    evaluate += ["--data", str(digits), "--backend", backend, "--split", "validation", "--json"]
+    assert main(evaluate) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == len(validation)
+    assert report["top1_accuracy"] == records[-1]["val_accuracy"]
+    assert report["top5_accuracy"] == records[-1]["val_top5_accuracy"]
+    assert report["loss"] == pytest.approx(records[-1]["val_loss"], rel=1e-6)
+    rows = report["classes"]
+    assert [row["name"] for row in rows] == [str(digit) for digit in range(10)]
+    for digit, row in enumerate(rows):
+        mine = labels == digit
+        assert row["images"] == int(mine.sum())
+        assert row["top1_accuracy"] == pytest.approx(
+            float((scores[mine].argmax(1) == digit).mean())
+        )
+        assert row["top5_accuracy"] == pytest.approx(float(top5[mine].any(axis=1).mean()))
 
 
 def _train(spec: Path, backend: str, data: Path, out: Path, *extra: str) -> list[str]:
@@ -167,6 +198,8 @@ sys.exit(main(sys.argv[2:]))
 
 
 EVERY_STEP = ("--checkpoint-every", "1")
+# The resumed runs crop and flip: the pixels after a resume are those of the straight run.
+AUGMENTED = "  augment: {random_resized_crop: {scale: [0.5, 1.0]}, horizontal_flip: true}\n"
 
 
 def test_resume_after_a_kill_mid_epoch_reaches_the_same_weights(
@@ -175,10 +208,12 @@ def test_resume_after_a_kill_mid_epoch_reaches_the_same_weights(
     spec = _spec(
         tmp_path,
         BATCH_NORM.replace("batch_size: 20", "batch_size: 10").replace("epochs: 1", "epochs: 2")
-        + "  seed: 3\n",
+        + "  seed: 3\n"
+        + AUGMENTED,
     )
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    assert main(_train(spec, "torch", few_digits, straight)) == 0
+    # decoded in the training thread; the killed and resumed runs in a worker per core
+    assert main(_train(spec, "torch", few_digits, straight, "--workers", "0")) == 0
     script = tmp_path / "killed_at.py"
     script.write_text(KILLED_AT_STEP)
     killed_run = subprocess.run(
@@ -221,7 +256,8 @@ def test_ctrl_c_leaves_a_checkpoint_the_run_resumes_from_to_the_same_weights(
         tmp_path,
         BATCH_NORM.replace("batch_size: 20", "batch_size: 10")
         .replace("epochs: 1", "epochs: 2")
-        .replace("name: sgd, learning_rate: 0.1", "name: rmsprop, learning_rate: 0.01"),
+        .replace("name: sgd, learning_rate: 0.1", "name: rmsprop, learning_rate: 0.01")
+        + AUGMENTED,
     )
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert main(_train(spec, "keras", few_digits, straight)) == 0

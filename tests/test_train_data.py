@@ -20,11 +20,11 @@ from xgraph.training.data import (
     LAYOUT_HINT,
     DataError,
     ImageFolder,
-    ImageLoader,
     epoch_batches,
     scan_image_folder,
     split,
 )
+from xgraph.training.images import ImageLoader
 
 
 @pytest.fixture(scope="module")

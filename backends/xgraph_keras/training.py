@@ -26,6 +26,7 @@ from __future__ import annotations
 from xgraph_keras.framework import keras  # isort: skip
 
 # isort: split
+import contextlib
 import zlib
 from collections.abc import Mapping
 
@@ -33,11 +34,13 @@ import numpy as np
 import tensorflow as tf
 
 from xgraph.ir.analysis import AnalysedGraph
+from xgraph.training.placement import DEFAULT_PLACEMENT, Placement
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas
-from xgraph.training.trainer import StepMetrics, regularized_keys, training_graph
+from xgraph.training.trainer import TOP_K, StepMetrics, regularized_keys, training_graph
 from xgraph.weights.initial import Weights
 from xgraph_keras.backend import KerasBackend
+from xgraph_keras.devices import check_precision, device_scope, dtype_policy
 from xgraph_keras.distribute import strategy_for
 from xgraph_keras.optimizers import keras_optimizer
 
@@ -83,19 +86,25 @@ class KerasTrainer:
         recipe: TrainingRecipe,
         replicas: Replicas,
         sync_batch_norm: bool,
+        placement: Placement = DEFAULT_PLACEMENT,
     ) -> None:
+        scope = device_scope(placement, replicas)
+        check_precision(placement, scope)
+        self._device = tf.device(scope) if scope else contextlib.nullcontext()
         self._strategy = strategy_for(replicas)
         self._backend = KerasBackend()
         self._spec = analysed
         self._full_model: keras.Model | None = None
         trained = training_graph(analysed)
         self._analysed = trained.analysed
-        with self._strategy.scope():
+        with self._strategy.scope(), self._device, dtype_policy(placement.precision):
             self._model = self._backend.build(self._analysed, weights)
             variables = _variables_by_key(self._backend, self._model, self._analysed)
             self._kernels = [variables[key] for key in regularized_keys(self._analysed)]
             trainable = self._model.trainable_variables
             self._optimizer = keras_optimizer(recipe.optimizer, self._kernels, trainable)
+            if placement.precision == "fp16-mixed":  # dynamic loss scaling, Keras's own
+                self._optimizer = keras.optimizers.LossScaleOptimizer(self._optimizer)
             self._optimizer.build(trainable)
         if sync_batch_norm:
             for layer in self._model.layers:
@@ -118,6 +127,12 @@ class KerasTrainer:
             self._distributed_train, input_signature=[image, label, tf.TensorSpec((), tf.int64)]
         )
         self._evaluate = tf.function(self._distributed_evaluate, input_signature=[image, label])
+
+    @property
+    def where(self) -> str:
+        """The device TensorFlow placed the weights on (`CPU:0`, `GPU:0`)."""
+        device = self._model.trainable_variables[0].value.device
+        return device.rpartition("device:")[2] or device
 
     @property
     def model(self) -> keras.Model:
@@ -151,11 +166,13 @@ class KerasTrainer:
         targets = tf.one_hot(labels, self._classes)
         variables = self._model.trainable_variables
         with tf.GradientTape() as tape:
-            outputs = self._model([images], training=True)
+            outputs = tf.cast(self._model([images], training=True), tf.float32)
             per_example = self._loss(targets, outputs)
             l2 = self._l2()
             replicas = float(context.num_replicas_in_sync)
             scaled = tf.reduce_sum(per_example) / global_count + l2 / replicas
+            if isinstance(self._optimizer, keras.optimizers.LossScaleOptimizer):
+                scaled = self._optimizer.scale_loss(scaled)
         gradients = tape.gradient(scaled, variables)
         sums = self._sums(tf.reduce_sum(per_example), _correct(outputs, labels), count, l2)
         self._optimizer.apply_gradients(zip(gradients, variables, strict=True))
@@ -166,20 +183,41 @@ class KerasTrainer:
         return self._strategy.experimental_local_results(result)[0]
 
     def _replica_evaluate(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        """This share's sums, all-reduced. An empty share (validation's last batch over more
-        replicas than rows) does not run the model: oneDNN's matmul refuses 0-row inputs on
-        AVX-512 CPUs; it contributes zeros to the all-reduce, which every replica must join."""
+        """This share's sums (StepMetrics.from_sums), all-reduced. An empty share (validation's
+        last batch over more replicas than rows) does not run the model: oneDNN's matmul
+        refuses 0-row inputs on AVX-512 CPUs; it contributes zeros to the all-reduce, which
+        every replica must join. in_top_k counts a label tied with the k-th score as in."""
+        classes = self._classes
 
         def run_model() -> tf.Tensor:
-            outputs = self._model([images], training=False)
-            per_example = self._loss(tf.one_hot(labels, self._classes), outputs)
-            return tf.stack([tf.reduce_sum(per_example), _correct(outputs, labels)])
+            outputs = tf.cast(self._model([images], training=False), tf.float32)
+            per_example = self._loss(tf.one_hot(labels, classes), outputs)
+            right = tf.equal(tf.argmax(outputs, axis=-1, output_type=tf.int64), labels)
+            in_top = tf.math.in_top_k(labels, outputs, min(TOP_K, classes))
+            per_class = [
+                tf.math.bincount(
+                    tf.cast(labels, tf.int32),
+                    weights=weights,
+                    minlength=classes,
+                    maxlength=classes,
+                    dtype=tf.float32,
+                )
+                for weights in (None, tf.cast(right, tf.float32), tf.cast(in_top, tf.float32))
+            ]
+            head = tf.stack(
+                [
+                    tf.reduce_sum(per_example),
+                    tf.reduce_sum(tf.cast(right, tf.float32)),
+                    tf.reduce_sum(tf.cast(in_top, tf.float32)),
+                ]
+            )
+            return tf.concat([head, per_class[0], per_class[1], per_class[2]], axis=0)
 
         count = tf.cast(tf.shape(labels)[0], tf.float32)
-        loss_sum, correct = tf.unstack(
-            tf.cond(count > 0, run_model, lambda: tf.zeros((2,), tf.float32))
-        )
-        return self._sums(loss_sum, correct, count, self._l2())
+        sums = tf.cond(count > 0, run_model, lambda: tf.zeros((3 + 3 * classes,), tf.float32))
+        local = tf.concat([sums[:3], [count], sums[3:]], axis=0)
+        local = tf.tensor_scatter_nd_add(local, [[0]], [self._l2() * count])
+        return tf.distribute.get_replica_context().all_reduce(SUM, local)
 
     def _distributed_evaluate(self, images: tf.Tensor, labels: tf.Tensor):
         result = self._strategy.run(self._replica_evaluate, args=(images, labels))
@@ -189,11 +227,14 @@ class KerasTrainer:
         self, images: np.ndarray, labels: np.ndarray, learning_rate: float, step: int
     ) -> StepMetrics:
         self._optimizer.learning_rate = float(learning_rate)
-        sums = self._train(_images(images), _labels(labels), tf.constant(step, tf.int64))
+        with self._device:
+            sums = self._train(_images(images), _labels(labels), tf.constant(step, tf.int64))
         return _metrics(sums)
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> StepMetrics:
-        return _metrics(self._evaluate(_images(images), _labels(labels)))
+        with self._device:
+            sums = self._evaluate(_images(images), _labels(labels))
+        return StepMetrics.from_sums(sums.numpy(), self._classes)
 
     def close(self) -> None:
         """A barrier (an all-reduce every worker joins), so that no worker exits while the
@@ -264,7 +305,8 @@ def make_trainer(
     recipe: TrainingRecipe,
     replicas: Replicas = ONE_PROCESS,
     sync_batch_norm: bool = False,
+    placement: Placement = DEFAULT_PLACEMENT,
 ) -> KerasTrainer:
     """A trainer for `analysed`'s model from `weights`. Data-parallel: call it before
     TensorFlow runs any op in the process (the multi-worker strategy must come first)."""
-    return KerasTrainer(analysed, weights, recipe, replicas, sync_batch_norm)
+    return KerasTrainer(analysed, weights, recipe, replicas, sync_batch_norm, placement)

@@ -95,11 +95,20 @@ class KerasRule:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
 
-    def step(self, learning_rate: float) -> None:
+    def step(self, learning_rate: float, scaler: torch.amp.GradScaler | None = None) -> None:
+        """One update. Under fp16 loss scaling, the scaler's: skipped (and not counted as an
+        iteration) when the scaled gradients overflowed, and the scale lowered."""
         self.prepare(learning_rate)
-        self.optimizer.step()
+        self.last_rate = learning_rate  # prepare() rescaled SGD's velocity to this rate
+        if scaler is None:
+            self.optimizer.step()
+        else:
+            scale = scaler.get_scale()
+            scaler.step(self.optimizer)
+            scaler.update()
+            if scaler.get_scale() < scale:
+                return
         self.iterations += 1
-        self.last_rate = learning_rate
 
 
 class SGDRule(KerasRule):

@@ -17,6 +17,7 @@ Data-parallel facts this follows (torch 2.13):
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,12 +31,14 @@ from torch.nn.parallel import DistributedDataParallel
 
 from xgraph.errors import SpecError
 from xgraph.ir.analysis import AnalysedGraph
+from xgraph.training.placement import DEFAULT_PLACEMENT, Placement
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas
-from xgraph.training.trainer import StepMetrics, regularized_keys, training_graph
+from xgraph.training.trainer import TOP_K, StepMetrics, regularized_keys, training_graph
 from xgraph.weights.initial import Weights
 from xgraph.weights.slots import PlacedWeight
 from xgraph_torch.backend import TorchBackend, to_channels_first
+from xgraph_torch.devices import AUTOCAST, check_precision, torch_device
 from xgraph_torch.optimizers import keras_optimizer
 
 ONE_PROCESS = Replicas()
@@ -90,10 +93,12 @@ def dropout_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence((seed, step, rank)).generate_state(1)[0])
 
 
-def join_process_group(replicas: Replicas) -> None:
-    """gloo from torchrun's variables (MASTER_ADDR/PORT), unless the caller already did."""
+def join_process_group(replicas: Replicas, device: torch.device) -> None:
+    """gloo (CPU) or nccl (CUDA) from torchrun's variables (MASTER_ADDR/PORT), unless the
+    caller already did."""
     if not dist.is_initialized():
-        dist.init_process_group("gloo", rank=replicas.rank, world_size=replicas.world_size)
+        engine = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(engine, rank=replicas.rank, world_size=replicas.world_size)
     if dist.get_world_size() != replicas.world_size:
         raise ValueError(
             f"the process group has {dist.get_world_size()} processes, "
@@ -110,15 +115,23 @@ class TorchTrainer:
         weights: Weights,
         recipe: TrainingRecipe,
         replicas: Replicas,
+        placement: Placement = DEFAULT_PLACEMENT,
     ) -> None:
         self.backend = TorchBackend()
         self.analysed = analysed
         self.recipe = recipe
         self.replicas = replicas
+        self.device = torch_device(placement)
+        check_precision(self.device, placement.precision)
+        self.precision = placement.precision
+        # Loss scaling keeps fp16's small gradients from flushing to zero; bf16 has fp32's range.
+        self.scaler = (
+            torch.amp.GradScaler(self.device.type) if placement.precision == "fp16-mixed" else None
+        )
         graph = training_graph(analysed)
         self.from_logits = graph.from_logits
-        self.net = self.backend.build(graph.analysed, weights).train()
-        self.model = self.backend.build(analysed, weights).eval()
+        self.net = self.backend.build(graph.analysed, weights).to(self.device).train()
+        self.model = self.backend.build(analysed, weights).to(self.device).eval()
         share_tensors(self.net, self.model)
         self.trained = trainable(self.backend, graph.analysed, self.net)
         regularized = set(regularized_keys(analysed))
@@ -128,14 +141,31 @@ class TorchTrainer:
         )
         self.replica: nn.Module = self.net  # what a training step calls: DDP's wrapper if any
         if replicas.distributed:
-            join_process_group(replicas)
+            join_process_group(replicas, self.device)
             # Buffers are synced from rank 0 at each forward: DDP's default (torch 2.13 calls
             # the switch forward_sync_buffers; broadcast_buffers, its old name, is deprecated).
             self.replica = DistributedDataParallel(self.net)
 
+    @property
+    def where(self) -> str:
+        """The device, as torch names it (`cpu`, `cuda:0`)."""
+        return str(self.device)
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """The forward pass's precision: autocast to the mixed dtype, or nothing (fp32)."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=AUTOCAST[self.precision])
+
+    def inputs(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """A numpy batch (NHWC) as the model's tensors (NCHW), on its device."""
+        x = torch.from_numpy(np.ascontiguousarray(to_channels_first(images), dtype=np.float32))
+        y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        return x.to(self.device), y.to(self.device)
+
     def l2(self) -> torch.Tensor:
         """Keras's kernel_regularizer=L2(weight_decay): weight_decay * sum of squares."""
-        total = torch.zeros(())
+        total = torch.zeros((), device=self.device)
         if self.recipe.weight_decay:
             for kernel in self.kernels:
                 total = total + kernel.square().sum()
@@ -143,26 +173,33 @@ class TorchTrainer:
 
     def global_sum(self, values: list[float]) -> list[float]:
         """Sums over replicas (float64, so counts stay exact)."""
-        tensor = torch.tensor(values, dtype=torch.float64)
-        if self.replicas.distributed:
-            dist.all_reduce(tensor)
+        if not self.replicas.distributed:
+            return [float(value) for value in values]
+        # nccl reduces only tensors on the GPU (float64: counts stay exact)
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
         return tensor.tolist()
 
     def train_step(
         self, images: np.ndarray, labels: np.ndarray, learning_rate: float, step: int
     ) -> StepMetrics:
-        x = torch.from_numpy(np.ascontiguousarray(to_channels_first(images), dtype=np.float32))
-        y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        x, y = self.inputs(images, labels)
         (count,) = self.global_sum([float(len(y))])
-        with torch.random.fork_rng(devices=[]):
+        forked = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=forked, device_type=self.device.type):
             torch.manual_seed(dropout_seed(self.recipe.seed, step, self.replicas.rank))
-            output = self.replica(x)
+            with self.autocast():
+                output = self.replica(x)
+        output = output.float()  # the loss in float32, whatever the forward's precision
         cross_entropy = cross_entropy_sum(output, y, self.from_logits, self.recipe.label_smoothing)
         l2 = self.l2()
         loss = cross_entropy * (self.replicas.world_size / count) + l2
         self.rule.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.rule.step(learning_rate)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        self.rule.step(learning_rate, self.scaler)
         correct = (output.detach().argmax(dim=1) == y).sum()
         total, right = self.global_sum([cross_entropy.item(), float(correct)])
         return StepMetrics(total + count * l2.item(), round(right), round(count))
@@ -171,24 +208,24 @@ class TorchTrainer:
         if self.replicas.distributed:
             for buffer in self.net.buffers():  # every replica evaluates rank 0's statistics
                 dist.broadcast(buffer, src=0)
-        cross_entropy, correct = 0.0, 0
+        classes = int(self.analysed.shapes[self.analysed.graph.outputs[0]][0])
+        sums = [0.0] * (4 + 3 * classes)
         if len(labels):
-            x = torch.from_numpy(np.ascontiguousarray(to_channels_first(images), dtype=np.float32))
-            y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+            x, y = self.inputs(images, labels)
             self.net.eval()
             try:
                 with torch.no_grad():
-                    output = self.net(x)
-                    cross_entropy = cross_entropy_sum(
-                        output, y, self.from_logits, self.recipe.label_smoothing
-                    ).item()
-                    correct = int((output.argmax(dim=1) == y).sum())
+                    with self.autocast():
+                        output = self.net(x)
+                    sums = evaluation_sums(output.float(), y, classes, self)
             finally:
                 self.net.train()
-        total, right, count = self.global_sum([cross_entropy, float(correct), float(len(labels))])
+        sums[3] = float(len(labels))
+        totals = self.global_sum(sums)
         with torch.no_grad():
             l2 = self.l2().item()
-        return StepMetrics(total + count * l2, round(right), round(count))
+        totals[0] += totals[3] * l2
+        return StepMetrics.from_sums(totals, classes)
 
     def close(self) -> None:
         """Drop DDP, then a barrier and the process group destroyed while every replica still
@@ -221,7 +258,7 @@ class TorchTrainer:
             for name, value in self.rule.optimizer.state.get(trained.tensor, {}).items():
                 if not isinstance(value, torch.Tensor):
                     continue
-                array = value.detach().numpy()
+                array = value.detach().cpu().numpy()
                 if value.dim():
                     array = trained.weight.from_framework(array)
                 # a copy, 0-d kept
@@ -241,8 +278,27 @@ class TorchTrainer:
                 value = np.asarray(array)
                 if value.ndim:
                     value = trained.weight.to_framework(value)
-                tensor = torch.from_numpy(np.array(value, order="C"))
+                tensor = torch.from_numpy(np.array(value, order="C")).to(self.device)
                 self.rule.optimizer.state[trained.tensor][name[len(prefix) :]] = tensor
+
+
+def evaluation_sums(
+    output: torch.Tensor, labels: torch.Tensor, classes: int, trainer: TorchTrainer
+) -> list[float]:
+    """The vector StepMetrics.from_sums reads, for this share (count left at 0: the caller
+    sets it, for empty shares too): cross-entropy sum, correct, top-k, count, then per class
+    the images, the correct and the top-k. torch's argmax takes the first of equal scores."""
+    recipe = trainer.recipe
+    cross_entropy = cross_entropy_sum(output, labels, trainer.from_logits, recipe.label_smoothing)
+    right = output.argmax(dim=1) == labels
+    top = output.topk(min(TOP_K, classes), dim=1).indices
+    in_top = (top == labels[:, None]).any(dim=1)
+    per_class = [
+        torch.bincount(chosen, minlength=classes)
+        for chosen in (labels, labels[right], labels[in_top])
+    ]
+    head = [cross_entropy.item(), float(right.sum()), float(in_top.sum()), 0.0]
+    return head + torch.cat(per_class).double().cpu().tolist()
 
 
 def make_trainer(
@@ -251,6 +307,7 @@ def make_trainer(
     recipe: TrainingRecipe,
     replicas: Replicas = ONE_PROCESS,
     sync_batch_norm: bool = False,
+    placement: Placement = DEFAULT_PLACEMENT,
 ) -> TorchTrainer:
     """The torch trainer of `analysed` (the whole spec) for this process's replica."""
     if sync_batch_norm:
@@ -260,4 +317,4 @@ def make_trainer(
             hint="train with per-replica BatchNorm (the default), or with --backend keras, "
             "whose synchronised BatchNorm runs on CPU",
         )
-    return TorchTrainer(analysed, weights, recipe, replicas)
+    return TorchTrainer(analysed, weights, recipe, replicas, placement)

@@ -9,7 +9,17 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from xgraph.cli import build, importing, language, parity, predict, specs, train, tune
+from xgraph.cli import (
+    build,
+    evaluate,
+    importing,
+    language,
+    parity,
+    predict,
+    specs,
+    train,
+    tune,
+)
 from xgraph.cli.parser import Parser
 from xgraph.errors import SpecError
 
@@ -22,6 +32,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     build.add_build,
     train.add_train,
     tune.add_tune,
+    evaluate.add_evaluate,
     predict.add_predict,
     parity.add_parity,
     build.add_weights,

@@ -44,6 +44,36 @@ def positive_int(text: str) -> int:
     return value
 
 
+def natural_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+_BYTE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def byte_size(text: str) -> int:
+    """An argparse type: a number of bytes, with an optional binary unit (512M, 2G, 1.5G)."""
+    number, unit = text.strip().rstrip("bB").rstrip("iI"), ""
+    if number and number[-1].lower() in _BYTE_UNITS:
+        number, unit = number[:-1], number[-1].lower()
+    try:
+        value = float(number) * _BYTE_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a size in bytes such as 0, 512M or 2G, got '{text}'"
+        ) from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got '{text}'")
+    return int(value)
+
+
 def add_set(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",

@@ -50,7 +50,7 @@ def add_predict(commands: argparse._SubParsersAction) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from xgraph.training.data import decode_image, scale_pixels
+    from xgraph.training.images import decode_image, scale_pixels
     from xgraph.training.serving import read_serving
 
     model_path = model_of(Path(args.model))

@@ -8,7 +8,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from xgraph.cli.common import SPEC_HELP, add_command, add_set, positive_int
+from xgraph.cli.common import (
+    SPEC_HELP,
+    add_command,
+    add_set,
+    byte_size,
+    natural_int,
+    positive_int,
+)
+from xgraph.training.placement import DEVICE_FORMS, PRECISIONS, Placement
 
 
 def _without_nproc(argv: Sequence[str]) -> list[str]:
@@ -110,6 +118,8 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         help="start from these weights (fine-tuning) instead of the recipe's seeded "
         "initialisation; any format build --weights reads",
     )
+    add_data_options(train)
+    add_placement_options(train)
     train.add_argument(
         "--no-export",
         dest="export",
@@ -119,6 +129,53 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     )
     add_set(train)
     train.set_defaults(handler=cmd_train)
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """--workers and --cache-bytes: how images are loaded (train and evaluate)."""
+    parser.add_argument(
+        "--workers",
+        type=natural_int,
+        metavar="N",
+        help="threads decoding images ahead of the step (default: one per core; 0: decode "
+        "in the training thread); the batches are the same for any N",
+    )
+    parser.add_argument(
+        "--cache-bytes",
+        type=byte_size,
+        metavar="SIZE",
+        help="keep decoded images in memory up to SIZE (512M, 2G; 0: none; default: 2G)",
+    )
+
+
+def add_placement_options(parser: argparse.ArgumentParser) -> None:
+    """--device and --precision (train and evaluate)."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        metavar="DEVICE",
+        help=f"{DEVICE_FORMS} (torch; keras: auto, cpu or cuda:N as /GPU:N). auto: a GPU "
+        "when the framework sees one (default)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="fp32 (default), or mixed: float32 weights, the passes in bfloat16 or float16 "
+        "(torch autocast, with loss scaling for fp16; Keras's mixed policies). fp16-mixed "
+        "needs a GPU",
+    )
+
+
+def placement_of(args: argparse.Namespace) -> Placement:
+    return Placement(args.device, args.precision)
+
+
+def cache_bytes(args: argparse.Namespace) -> int:
+    """--cache-bytes, or the default (its module imports numpy: not at the CLI's start)."""
+    from xgraph.training.images import DEFAULT_CACHE_BYTES
+
+    return DEFAULT_CACHE_BYTES if args.cache_bytes is None else args.cache_bytes
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -165,6 +222,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         sync_batch_norm=args.sync_batch_norm,
         weights=Path(args.weights) if args.weights else None,
         export=args.export,
+        workers=args.workers,
+        cache_bytes=cache_bytes(args),
+        placement=placement_of(args),
     )
     replicas = from_environment(args.backend)
     try:

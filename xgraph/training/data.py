@@ -169,10 +169,10 @@ def _header_problem(path: Path) -> str | None:
             return None
     # Pillow's decoders raise many kinds of exception on malformed input; each is a bad file.
     except Exception as error:
-        return _reason(error)
+        return reason_of(error)
 
 
-def _reason(error: Exception) -> str:
+def reason_of(error: Exception) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return str(error) or type(error).__name__
@@ -218,90 +218,3 @@ def epoch_batches(
 
 def _rng(seed: int, stream: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream, index])
-
-
-class ImageLoader:
-    """Decodes images for the spec's input `shape` (H, W, C), C 1 (grey) or 3 (RGB): bilinear
-    resize to (H, W) and Keras's Xception scaling x / 127.5 - 1 to [-1, 1]. Decoded images are
-    kept in memory (as uint8, a quarter of float32) up to `cache_bytes`; beyond it an image is
-    decoded again each epoch."""
-
-    def __init__(
-        self, folder: ImageFolder, shape: Sequence[int], cache_bytes: int = 2 * 1024**3
-    ) -> None:
-        if not _is_image_shape(shape):
-            raise DataError(
-                folder.root,
-                f"the spec's input shape {list(shape)} is not (height, width, 1 or 3 channels)",
-                hint="images train a model whose input is grey (C=1) or RGB (C=3)",
-            )
-        self.folder = folder
-        self.height, self.width, self.channels = (int(size) for size in shape)
-        self.cache_bytes = cache_bytes
-        self._cache: dict[int, np.ndarray] = {}
-        self._cached_bytes = 0
-
-    def load(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """The images at `indices` as float32 (N, H, W, C) in [-1, 1]."""
-        pixels = np.empty((len(indices), self.height, self.width, self.channels), np.uint8)
-        for row, index in enumerate(indices):
-            pixels[row] = self._pixels(int(index))
-        return scale_pixels(pixels)
-
-    def _pixels(self, index: int) -> np.ndarray:
-        cached = self._cache.get(index)
-        if cached is not None:
-            return cached
-        pixels = self._decode(self.folder.paths[index])
-        if self._cached_bytes + pixels.nbytes <= self.cache_bytes:
-            self._cache[index] = pixels
-            self._cached_bytes += pixels.nbytes
-        return pixels
-
-    def _decode(self, path: Path) -> np.ndarray:
-        return decode_image(path, self.height, self.width, self.channels)
-
-
-# The preprocessing, named once: the run's serving record (xgraph.training.serving) states
-# these and `xgraph predict` applies them through the two functions below.
-RESIZE = "bilinear"
-SCALE = 127.5  # pixels x in [0, 255] become x / SCALE + OFFSET, in [-1, 1]
-OFFSET = -1.0
-
-
-def scale_pixels(pixels: np.ndarray) -> np.ndarray:
-    """uint8 pixels as float32 in [-1, 1]: Keras's Xception scaling x / 127.5 - 1."""
-    return pixels.astype(np.float32) / np.float32(SCALE) + np.float32(OFFSET)
-
-
-def decode_image(path: Path, height: int, width: int, channels: int) -> np.ndarray:
-    """One image as uint8 (height, width, channels): grey (1) or RGB (3), resized bilinearly
-    when its size differs; a file that does not decode is a DataError naming it."""
-    mode = "L" if channels == 1 else "RGB"
-    try:
-        with Image.open(path, formats=FORMATS) as image:
-            converted = _converted(image, mode)
-            if converted.size != (width, height):
-                converted = converted.resize((width, height), Image.Resampling.BILINEAR)
-            pixels = np.asarray(converted, dtype=np.uint8)
-    # A file can be truncated past its header, or change after the scan.
-    except Exception as error:
-        raise DataError(path, f"cannot decode image: {_reason(error)}") from None
-    return pixels.reshape(height, width, channels)
-
-
-def _is_image_shape(shape: Sequence[int]) -> bool:
-    sizes_ok = all(isinstance(size, int | np.integer) and size >= 1 for size in shape)
-    return sizes_ok and len(shape) == 3 and shape[2] in (1, 3)
-
-
-def _converted(image: Image.Image, mode: str) -> Image.Image:
-    """`image` in mode L or RGB. 16-bit grey is scaled to 8 bits (Pillow's own conversion
-    clips it, whitening the image), and a palette's transparency goes through RGBA (as Pillow
-    asks) before it is dropped."""
-    if image.mode.startswith("I;16"):
-        wide = np.asarray(image, dtype=np.uint32)
-        image = Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8))
-    elif image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    return image if image.mode == mode else image.convert(mode)

@@ -25,14 +25,18 @@ from xgraph.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from xgraph.training.data import DataError, ImageLoader, epoch_batches, scan_image_folder, split
+from xgraph.training.data import DataError, epoch_batches, scan_image_folder, split
+from xgraph.training.evaluation import check_classes, epoch_record, evaluate_images
+from xgraph.training.images import DEFAULT_CACHE_BYTES, ImageLoader
+from xgraph.training.pipeline import Pipeline, machine_cores
+from xgraph.training.placement import DEFAULT_PLACEMENT, Placement
 from xgraph.training.progress import Progress, Throughput, append_metrics
 from xgraph.training.recipe import recipe_of
 from xgraph.training.replicas import Replicas
 from xgraph.training.schedule import learning_rate
 from xgraph.training.serving import Serving, serving_of, write_serving
 from xgraph.training.settle import settle_warning
-from xgraph.training.trainer import NO_METRICS, StepMetrics, Trainer, load_trainer
+from xgraph.training.trainer import NO_METRICS, load_trainer
 from xgraph.weights.initial import Weights, initial_weights
 
 METRICS = "metrics.jsonl"
@@ -50,6 +54,9 @@ class RunConfig:
     sync_batch_norm: bool = False
     weights: Path | None = None  # start from these instead of the initialisation
     export: bool = True  # write the trained model at the end (the checkpoints hold its weights)
+    workers: int | None = None  # threads decoding images; None: one per core, 0: none
+    cache_bytes: int = DEFAULT_CACHE_BYTES  # decoded images kept in memory; 0: none
+    placement: Placement = DEFAULT_PLACEMENT  # --device and --precision
 
 
 @dataclass
@@ -89,19 +96,6 @@ def check_replicas(analysed: AnalysedGraph, replicas: Replicas) -> None:
         )
 
 
-def _check_classes(analysed: AnalysedGraph, classes: int, data: Path) -> None:
-    output = analysed.graph.outputs[0]
-    shape = analysed.shapes[output]
-    if len(shape) != 1 or shape[0] != classes:
-        hint = f"--set classes={classes}" if "classes" in analysed.params else None
-        raise DataError(
-            data,
-            f"{classes} class folders, but the model '{analysed.name}' gives output "
-            f"'{output}' of shape {tuple(shape)}: training needs one score per class",
-            hint=hint,
-        )
-
-
 def _rewrite_metrics(path: Path, epochs_done: int) -> list[dict[str, Any]]:
     """The metrics of the epochs a resumed run keeps; lines of later epochs (written after
     the checkpoint it resumes from) are dropped, to be written again."""
@@ -111,21 +105,6 @@ def _rewrite_metrics(path: Path, epochs_done: int) -> list[dict[str, Any]]:
     kept = [record for record in kept if record.get("epoch", 0) <= epochs_done]
     path.write_text("".join(json.dumps(record) + "\n" for record in kept))
     return kept
-
-
-def _evaluate(
-    trainer: Trainer,
-    loader: ImageLoader,
-    labels: np.ndarray,
-    indices: np.ndarray,
-    batch_size: int,
-    replicas: Replicas,
-) -> StepMetrics:
-    totals = NO_METRICS
-    for batch in epoch_batches(indices, batch_size, 0, 0, drop_last=False, shuffle=False):
-        share = batch[replicas.share(len(batch))]
-        totals += trainer.evaluate(loader.load(share), labels[share])
-    return totals
 
 
 def train(
@@ -142,7 +121,7 @@ def train(
     backend = load_backend(config.backend)
     check_replicas(analysed, replicas)
     folder = scan_image_folder(config.data)
-    _check_classes(analysed, len(folder.classes), config.data)
+    check_classes(analysed, len(folder.classes), config.data)
     train_indices, validation_indices = split(folder, recipe.validation_split, recipe.seed)
     steps_per_epoch = len(train_indices) // recipe.batch_size
     if steps_per_epoch == 0:
@@ -154,9 +133,13 @@ def train(
     warning = settle_warning(analysed, recipe.epochs * steps_per_epoch, steps_per_epoch)
     if warning and replicas.is_chief:  # before the first step, once
         print(f"xgraph train: {warning}", file=sys.stderr)
-    loader = ImageLoader(folder, analysed.input_shapes()[0])
+    loader = ImageLoader(
+        folder, analysed.input_shapes()[0], config.cache_bytes, recipe.augment, recipe.seed
+    )
+    workers = machine_cores() if config.workers is None else config.workers
     serving = serving_of(analysed, folder.classes)
     labels = np.asarray(folder.labels, dtype=np.int64)
+    classes = len(folder.classes)
 
     earlier = None if config.resume else latest_checkpoint(config.out)
     if earlier is not None:
@@ -179,7 +162,15 @@ def train(
         weights = read_weights(config.weights, analysed)
     else:
         weights = initial_weights(analysed, seed=recipe.seed)
-    trainer = make_trainer(analysed, weights, recipe, replicas, config.sync_batch_norm)
+    trainer = make_trainer(
+        analysed, weights, recipe, replicas, config.sync_batch_norm, config.placement
+    )
+    if replicas.is_chief:
+        print(
+            f"xgraph train: {config.backend} on {trainer.where}, "
+            f"{config.placement.precision}, {workers} data worker{'s' * (workers != 1)}",
+            file=stream or sys.stderr,
+        )
     if checkpoint is not None:
         trainer.load_state(checkpoint.weights, checkpoint.optimizer_state)
 
@@ -206,51 +197,50 @@ def train(
 
     step = position.step
     try:
-        for epoch in range(position.epoch, recipe.epochs):
-            resumed = epoch == position.epoch
-            done = position.batch if resumed else 0
-            totals = position.totals if resumed else NO_METRICS
-            clock = Throughput()
-            batches = epoch_batches(train_indices, recipe.batch_size, epoch, recipe.seed)
-            for index in range(done, steps_per_epoch):
-                batch = batches[index]
-                share = batch[replicas.share(len(batch))]
-                rate = learning_rate(recipe, step, steps_per_epoch)
-                metrics = trainer.train_step(loader.load(share), labels[share], rate, step)
-                step += 1
-                clock.add(metrics.count)
-                totals += metrics
-                if replicas.is_chief:
-                    progress.step(epoch, index + 1, totals.loss, totals.accuracy, clock.rate)
-                every = config.checkpoint_every
-                if every and step % every == 0 and index + 1 < steps_per_epoch:
-                    save(Position.within(epoch, index + 1, step, totals))
-            if not math.isfinite(totals.loss):
-                raise SpecError(
-                    f"the loss became {totals.loss} in epoch {epoch + 1}",
-                    hint="a smaller learning rate (--set training.optimizer.learning_rate=...)",
+        with Pipeline(loader, workers) as pipeline:
+            for epoch in range(position.epoch, recipe.epochs):
+                resumed = epoch == position.epoch
+                done = position.batch if resumed else 0
+                totals = position.totals if resumed else NO_METRICS
+                clock = Throughput()
+                batches = epoch_batches(train_indices, recipe.batch_size, epoch, recipe.seed)
+                shares = [batch[replicas.share(len(batch))] for batch in batches[done:]]
+                loaded = pipeline.batches(shares, epoch)
+                for index, share, images in zip(
+                    range(done, steps_per_epoch), shares, loaded, strict=True
+                ):
+                    rate = learning_rate(recipe, step, steps_per_epoch)
+                    metrics = trainer.train_step(images, labels[share], rate, step)
+                    step += 1
+                    clock.add(metrics.count)
+                    totals += metrics
+                    if replicas.is_chief:
+                        progress.step(epoch, index + 1, totals.loss, totals.accuracy, clock.rate)
+                    every = config.checkpoint_every
+                    if every and step % every == 0 and index + 1 < steps_per_epoch:
+                        save(Position.within(epoch, index + 1, step, totals))
+                train_seconds = clock.seconds
+                if not math.isfinite(totals.loss):
+                    raise SpecError(
+                        f"the loss became {totals.loss} in epoch {epoch + 1}",
+                        hint="a smaller learning rate (--set training.optimizer.learning_rate=...)",
+                    )
+                validation = (
+                    evaluate_images(
+                        trainer, pipeline, labels, validation_indices, recipe.batch_size, replicas
+                    )
+                    if len(validation_indices)
+                    else None
                 )
-            validation = (
-                _evaluate(trainer, loader, labels, validation_indices, recipe.batch_size, replicas)
-                if len(validation_indices)
-                else None
-            )
-            record = {
-                "epoch": epoch + 1,
-                "step": step,
-                "learning_rate": learning_rate(recipe, step - 1, steps_per_epoch),
-                "loss": totals.loss,
-                "accuracy": totals.accuracy,
-                "val_loss": validation.loss if validation else None,
-                "val_accuracy": validation.accuracy if validation else None,
-                "images_per_second": clock.rate,
-                "seconds": clock.seconds,
-            }
-            result.records.append(record)
-            if replicas.is_chief:
-                progress.epoch(record)
-                append_metrics(metrics_path, record)
-            save(Position(epoch + 1, 0, step))
+                last_rate = learning_rate(recipe, step - 1, steps_per_epoch)
+                record = epoch_record(
+                    epoch, step, last_rate, totals, validation, classes, clock.images, train_seconds
+                )
+                result.records.append(record)
+                if replicas.is_chief:
+                    progress.epoch(record)
+                    append_metrics(metrics_path, record)
+                save(Position(epoch + 1, 0, step))
     except KeyboardInterrupt:
         raise TrainingInterrupted(result.checkpoint, step) from None
 

@@ -44,6 +44,10 @@ class Progress:
             validation = (
                 f" | validation loss {record['val_loss']:.4f} accuracy {record['val_accuracy']:.4f}"
             )
+            top_k = [key for key in record if key.startswith("val_top")]
+            if top_k:  # val_top5_accuracy: more classes than 5
+                validation += f" top-{top_k[0][len('val_top') : -len('_accuracy')]} "
+                validation += f"{record[top_k[0]]:.4f}"
         self.stream.write(
             f"epoch {record['epoch']}/{self.epochs}: loss {record['loss']:.4f} "
             f"accuracy {record['accuracy']:.4f}{validation} | "

@@ -9,9 +9,10 @@ torch's optimizers to these rules (xgraph_torch.training).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+import math
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from xgraph.ir.analysis import AnalysedGraph
 
@@ -104,6 +105,52 @@ def named(models: tuple[type[_Strict], ...]) -> dict[str, type[_Strict]]:
     return {get_args(model.model_fields["name"].annotation)[0]: model for model in models}
 
 
+Range = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=2, max_length=2)]
+
+
+class RandomResizedCrop(_Strict):
+    """Inception's crop (Szegedy et al., 2015, as torchvision's RandomResizedCrop): a box of
+    `scale` of the image's area and `ratio` (width / height, drawn log-uniformly), resized to
+    the spec's input. After 10 draws that do not fit, the largest centred box of an
+    allowed ratio."""
+
+    scale: Range = Field(default_factory=lambda: [0.08, 1.0])
+    ratio: Range = Field(default_factory=lambda: [3 / 4, 4 / 3])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RandomResizedCrop:
+        for name in ("scale", "ratio"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name} [{low}, {high}] is not [low, high]")
+        if self.scale[1] > 1:
+            raise ValueError(f"scale {self.scale[1]} is more than the whole image (1)")
+        if not all(map(math.isfinite, self.ratio)):
+            raise ValueError("ratio must be finite")
+        return self
+
+
+class Augmentation(_Strict):
+    """Random changes to each training image, drawn from (seed, epoch, image) alone: a resumed
+    run, any number of loading workers, and both backends see the same pixels. Validation
+    and `xgraph evaluate` see the image resized, never augmented."""
+
+    random_resized_crop: RandomResizedCrop | None = None
+    horizontal_flip: bool = False
+
+    @field_validator("random_resized_crop", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        """`random_resized_crop: true` is the crop with its defaults; `false`, none."""
+        if value is True:
+            return {}
+        return None if value is False else value
+
+    @property
+    def enabled(self) -> bool:
+        return self.random_resized_crop is not None or self.horizontal_flip
+
+
 class TrainingRecipe(_Strict):
     """How a spec's model is trained: `xgraph train` reads it, `--set training.KEY=VALUE`
     changes it."""
@@ -128,7 +175,13 @@ class TrainingRecipe(_Strict):
         default=0.1, description="The share of each class held out for validation."
     )
     seed: Annotated[int, Field(ge=0)] = Field(
-        default=0, description="Initial weights, the split, the order of batches, dropout masks."
+        default=0,
+        description="Initial weights, the split, the order of batches, dropout masks and "
+        "augmentation.",
+    )
+    augment: Augmentation = Field(
+        default_factory=Augmentation,
+        description="random_resized_crop and horizontal_flip of the training images.",
     )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from xgraph.errors import FileError
 from xgraph.files import atomic_path
 from xgraph.ir.analysis import AnalysedGraph
-from xgraph.training.data import OFFSET, RESIZE, SCALE
+from xgraph.training.images import OFFSET, RESIZE, SCALE
 
 FORMAT = "xgraph-serving"
 VERSION = 1

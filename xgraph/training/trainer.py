@@ -19,24 +19,45 @@ from xgraph.errors import SpecError
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.ir.graph import Graph, Node
 from xgraph.plugins import TRAINERS, entries, load_entry
+from xgraph.training.placement import Placement
 from xgraph.training.recipe import TrainingRecipe
 from xgraph.training.replicas import Replicas
 from xgraph.weights.initial import Weights, weight_key
+
+TOP_K = 5  # the second accuracy reported: the label among the K highest scores
+
+
+def _added(mine: tuple[int, ...], theirs: tuple[int, ...]) -> tuple[int, ...]:
+    if not mine or not theirs:
+        return mine or theirs
+    return tuple(a + b for a, b in zip(mine, theirs, strict=True))
 
 
 @dataclass(frozen=True)
 class StepMetrics:
     """Sums over a whole global batch (every replica's share): the loss summed over its
     examples (cross-entropy plus the L2 term once per example, so `loss / count` is the
-    batch's loss as Keras reports it), the examples classified right, and how many there were."""
+    batch's loss as Keras reports it), the examples classified right, and how many there were.
+    An evaluation also counts the examples whose label is among the TOP_K highest scores, and
+    all three counts per class (a training step leaves those at 0 and empty)."""
 
     loss_sum: float
     correct: int
     count: int
+    top_k: int = 0
+    class_counts: tuple[int, ...] = ()
+    class_correct: tuple[int, ...] = ()
+    class_top_k: tuple[int, ...] = ()
 
     def __add__(self, other: StepMetrics) -> StepMetrics:
         return StepMetrics(
-            self.loss_sum + other.loss_sum, self.correct + other.correct, self.count + other.count
+            self.loss_sum + other.loss_sum,
+            self.correct + other.correct,
+            self.count + other.count,
+            self.top_k + other.top_k,
+            _added(self.class_counts, other.class_counts),
+            _added(self.class_correct, other.class_correct),
+            _added(self.class_top_k, other.class_top_k),
         )
 
     @property
@@ -47,12 +68,36 @@ class StepMetrics:
     def accuracy(self) -> float:
         return self.correct / self.count if self.count else 0.0
 
+    @property
+    def top_k_accuracy(self) -> float:
+        return self.top_k / self.count if self.count else 0.0
+
+    @classmethod
+    def from_sums(cls, sums: Any, classes: int) -> StepMetrics:
+        """An evaluation's metrics from the vector a trainer all-reduces (`evaluation_sums`
+        gives its layout): [loss sum, correct, top-k, count, then per class: counts,
+        correct, top-k]."""
+        values = [float(value) for value in np.asarray(sums).reshape(-1)]
+        if len(values) != 4 + 3 * classes:
+            raise ValueError(f"{len(values)} sums for {classes} classes")
+        loss_sum, correct, top_k, count = values[:4]
+        per_class = [
+            tuple(round(v) for v in values[4 + i * classes : 4 + (i + 1) * classes])
+            for i in range(3)
+        ]
+        return cls(loss_sum, round(correct), round(count), round(top_k), *per_class)
+
 
 NO_METRICS = StepMetrics(0.0, 0, 0)
 
 
 class Trainer(Protocol):
     """One process's part of a training run (a backend's `MakeTrainer` makes one)."""
+
+    @property
+    def where(self) -> str:
+        """The device it trains on, as its framework names it (`cpu`, `cuda:0`, `CPU:0`)."""
+        ...
 
     @property
     def model(self) -> Any:
@@ -69,8 +114,9 @@ class Trainer(Protocol):
         ...
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> StepMetrics:
-        """Inference-mode loss and accuracy of this replica's share (possibly empty), summed
-        over all replicas; nothing changes."""
+        """Inference-mode loss, accuracy, top-k and per-class counts of this replica's share
+        (possibly empty), summed over all replicas (StepMetrics.from_sums); nothing
+        changes."""
         ...
 
     def weights(self) -> Weights:
@@ -103,6 +149,7 @@ class MakeTrainer(Protocol):
         recipe: TrainingRecipe,
         replicas: Replicas = ...,
         sync_batch_norm: bool = False,
+        placement: Placement = ...,
     ) -> Trainer: ...
 
 
