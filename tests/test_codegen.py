@@ -93,7 +93,8 @@ def test_xception_module_is_short_stable_and_ruff_clean(
     sources: dict, backend: str, tmp_path: Path
 ) -> None:
     source = sources[("xception", backend)]
-    assert code_lines(source) <= (280 if backend == "torch" else 255)  # torch: init_weights
+    # torch: init_weights, and BatchNorm in float32 under autocast (mixed precision)
+    assert code_lines(source) <= (282 if backend == "torch" else 255)
     assert generated(XCEPTION, backend) == source
     assert_ruff_clean(source, tmp_path / f"xception_{backend}.py")
 

@@ -179,3 +179,17 @@ def test_cache_sizes_read_with_binary_units(text: str, expected: int) -> None:
 def test_a_cache_size_that_is_not_one_is_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         byte_size(text)
+
+
+@pytest.mark.parametrize(("cores", "local", "expected"), [(2, None, 2), (4, "2", 2), (2, "4", 1)])
+def test_the_default_workers_share_the_cores_among_the_local_processes(
+    cores: int, local: str | None, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xgraph.training import pipeline
+
+    monkeypatch.setattr(pipeline, "machine_cores", lambda: cores)
+    if local is None:
+        monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", local)
+    assert pipeline.default_workers() == expected

@@ -179,3 +179,38 @@ def test_torch_and_keras_train_on_the_same_augmented_pixels_with_any_workers(
     args = _train("torch", few_digits, tmp_path / "plain", "--no-export", spec=str(spec))
     assert main(args) == 0
     assert len(seen) == 20 and not set(seen) & set(runs["torch", "0"])  # every batch changed
+
+
+def test_evaluate_measures_any_split_and_refuses_what_it_cannot_measure(
+    few_digits: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL)
+    out = tmp_path / "run"
+    assert main(_train("torch", few_digits, out, "--no-export", spec=str(spec))) == 0
+    weights = str(out / (out / "latest").read_text().strip() / "weights.safetensors")
+    base = ["evaluate", str(spec), "--weights", weights, "--data", str(few_digits), "--json"]
+    sizes = {}
+    for split in ("all", "train", "validation"):
+        capsys.readouterr()
+        assert main([*base, "--split", split, "--backend", "keras"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        sizes[split] = report["images"]
+        assert sum(row["images"] for row in report["classes"]) == report["images"]
+        assert report["split"] == split and report["device"] == "CPU:0"
+    assert sizes == {"all": 120, "train": 100, "validation": 20}
+    assert main([*base[:-1], "--split", "validation"]) == 0  # text, torch
+    text = capsys.readouterr().out
+    assert "20 images of" in text and "(validation split)" in text and "top-5 accuracy" in text
+    # Refusals: status 2, the reason, no traceback.
+    refused = [
+        ([*base, "--split", "validation", "--set", "training.validation_split=0.0"], "holds no"),
+        ([*base, "--set", "training.batch_size=0"], "batch_size"),
+        (["evaluate", str(spec), "--weights", str(tmp_path / "none.safetensors"),
+          "--data", str(few_digits)], "none.safetensors"),
+        ([*base, "--data", str(tmp_path / "nowhere")], "no such folder"),
+    ]  # fmt: skip
+    for args, message in refused:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err

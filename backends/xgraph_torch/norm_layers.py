@@ -42,13 +42,8 @@ class BatchNorm(nn.Module):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Under autocast (mixed precision) the statistics are float32, as Keras's
-        # BatchNormalization computes them under a mixed policy; the output is x's type again.
-        if x.dtype in (torch.bfloat16, torch.float16):
-            return self._normalise(x.float()).to(x.dtype)
-        return self._normalise(x)
-
-    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype in (torch.bfloat16, torch.float16):  # autocast: float32 statistics, as Keras's
+            return self.forward(x.float()).to(x.dtype)
         if not self.training:
             return F.batch_norm(
                 x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps

@@ -45,6 +45,8 @@ class BatchNorm(nn.Module):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype in (torch.bfloat16, torch.float16):  # autocast: float32 statistics, as Keras's
+            return self.forward(x.float()).to(x.dtype)
         if not self.training:
             return F.batch_norm(
                 x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps

@@ -14,7 +14,7 @@ import numpy as np
 from xgraph.ir.analysis import AnalysedGraph
 from xgraph.training.data import DataError, epoch_batches, scan_image_folder, split
 from xgraph.training.images import DEFAULT_CACHE_BYTES, ImageLoader
-from xgraph.training.pipeline import Pipeline, machine_cores
+from xgraph.training.pipeline import Pipeline, default_workers
 from xgraph.training.placement import DEFAULT_PLACEMENT, Placement
 from xgraph.training.recipe import recipe_of
 from xgraph.training.replicas import Replicas
@@ -168,7 +168,7 @@ def evaluate_folder(
     loader = ImageLoader(folder, analysed.input_shapes()[0], cache_bytes)
     labels = np.asarray(folder.labels, dtype=np.int64)
     started = time.perf_counter()
-    with Pipeline(loader, machine_cores() if workers is None else workers) as pipeline:
+    with Pipeline(loader, default_workers() if workers is None else workers) as pipeline:
         metrics = evaluate_images(
             trainer, pipeline, labels, indices, batch_size or recipe.batch_size, Replicas()
         )

@@ -28,7 +28,7 @@ from xgraph.training.checkpoint import (
 from xgraph.training.data import DataError, epoch_batches, scan_image_folder, split
 from xgraph.training.evaluation import check_classes, epoch_record, evaluate_images
 from xgraph.training.images import DEFAULT_CACHE_BYTES, ImageLoader
-from xgraph.training.pipeline import Pipeline, machine_cores
+from xgraph.training.pipeline import Pipeline, default_workers
 from xgraph.training.placement import DEFAULT_PLACEMENT, Placement
 from xgraph.training.progress import Progress, Throughput, append_metrics
 from xgraph.training.recipe import recipe_of
@@ -136,7 +136,7 @@ def train(
     loader = ImageLoader(
         folder, analysed.input_shapes()[0], config.cache_bytes, recipe.augment, recipe.seed
     )
-    workers = machine_cores() if config.workers is None else config.workers
+    workers = default_workers() if config.workers is None else config.workers
     serving = serving_of(analysed, folder.classes)
     labels = np.asarray(folder.labels, dtype=np.int64)
     classes = len(folder.classes)

@@ -32,6 +32,16 @@ def machine_cores() -> int:
         return os.cpu_count() or 1
 
 
+def default_workers() -> int:
+    """One loading thread per core, the cores shared among the processes training on this
+    machine (LOCAL_WORLD_SIZE: torchrun's, and `--nproc`'s for both backends)."""
+    try:
+        local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        local_processes = 1
+    return max(1, machine_cores() // local_processes)
+
+
 @dataclass
 class _Pending:
     """A batch being loaded: its array and the workers' parts of it."""

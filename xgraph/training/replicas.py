@@ -81,7 +81,9 @@ def local_environments(backend: str, nproc: int) -> list[dict[str, str]]:
             {
                 "TF_CONFIG": json.dumps(
                     {"cluster": {"worker": workers}, "task": {"type": "worker", "index": rank}}
-                )
+                ),
+                # torchrun's name for the processes sharing this machine (its cores)
+                "LOCAL_WORLD_SIZE": str(nproc),
             }
             for rank in range(nproc)
         ]

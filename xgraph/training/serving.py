@@ -25,7 +25,7 @@ from typing import Any
 from xgraph.errors import FileError
 from xgraph.files import atomic_path
 from xgraph.ir.analysis import AnalysedGraph
-from xgraph.training.images import OFFSET, RESIZE, SCALE
+from xgraph.training.images import JPEG_DECODE, OFFSET, RESIZE, SCALE
 
 FORMAT = "xgraph-serving"
 VERSION = 1
@@ -60,6 +60,7 @@ class Serving:
                 "input_shape": [height, width, channels],
                 "color": "RGB" if channels == 3 else "L",
                 "resize": RESIZE,
+                "jpeg": JPEG_DECODE,
                 "scaling": f"x / {SCALE} {'-' if OFFSET < 0 else '+'} {abs(OFFSET):g}",
                 "scale": SCALE,
                 "offset": OFFSET,

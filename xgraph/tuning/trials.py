@@ -51,6 +51,9 @@ class TrainCommand:
             "--out",
             str(out),
             "--no-export",
+            # its loading threads: the trial's share of the cores, as its compute threads
+            "--workers",
+            str(self.threads),
             *sets,
         ]
 
