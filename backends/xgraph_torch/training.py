@@ -144,7 +144,10 @@ class TorchTrainer:
             join_process_group(replicas, self.device)
             # Buffers are synced from rank 0 at each forward: DDP's default (torch 2.13 calls
             # the switch forward_sync_buffers; broadcast_buffers, its old name, is deprecated).
-            self.replica = DistributedDataParallel(self.net)
+            on_gpu = self.device.type == "cuda"
+            self.replica = DistributedDataParallel(
+                self.net, device_ids=[self.device.index] if on_gpu else None
+            )
 
     @property
     def where(self) -> str:
@@ -298,7 +301,7 @@ def evaluation_sums(
         for chosen in (labels, labels[right], labels[in_top])
     ]
     head = [cross_entropy.item(), float(right.sum()), float(in_top.sum()), 0.0]
-    return head + torch.cat(per_class).double().cpu().tolist()
+    return head + torch.cat(per_class).cpu().double().tolist()  # MPS has no float64
 
 
 def make_trainer(
