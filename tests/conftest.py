@@ -292,13 +292,31 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return True if whole and config.getoption("fast_tier") else None
 
 
+# The longest tests (a minute or more each: whole tune searches, the oneDNN caps, killed
+# workers), started first: pytest-xdist hands out tests in collection order, and one of these
+# begun last would keep the suite waiting on one core while the other idles.
+SLOWEST_FIRST = (
+    "test_tune.py::test_a_search_on_the_digits_prunes_and_its_best_spec_trains_again",
+    "test_isa_caps.py::test_key_cases_pass_under_the_cap",
+    "test_tune.py::test_two_workers_share_a_journal_and_one_killed_leaves_a_failed_trial",
+    "test_train_launch.py::test_a_killed_worker_is_named_the_other_stopped_and_resume_completes",
+)
+
+
+def _slowness_rank(item: pytest.Item) -> int:
+    name = f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
+    return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m deselection reads the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test from the tier tables (the spec items come marked by the plugin)."""
+    """Mark each test from the tier tables (the spec items come marked by the plugin), and
+    move the slowest to the front (a stable sort: the rest keep their order)."""
     for item in items:
         if isinstance(item, pytest.Function):
             for marker in tier_markers(item.path.name, item.originalname):
                 item.add_marker(marker)
+    items.sort(key=_slowness_rank)
 
 
 def loaded_frameworks() -> frozenset[str]:
